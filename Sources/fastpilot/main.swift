@@ -1,0 +1,2 @@
+import FastPush
+print("fastpilot: not yet")
