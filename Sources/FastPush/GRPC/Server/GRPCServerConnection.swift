@@ -1,0 +1,92 @@
+/// gRPC over one HTTP/2 connection: validates request heads, routes paths to the service,
+/// deframes messages, and turns failures into gRPC statuses. Loop-thread only.
+public final class GRPCServerConnection: H2ConnectionDelegate {
+    public static let defaultMaxMessageSize = 4 << 20
+
+    public let h2: H2Connection
+    let service: any GRPCService
+    let maxMessageSize: Int
+    public let peer: String
+    private(set) var streams: [Int32: GRPCServerStream] = [:]
+    var streamsForTesting: [GRPCServerStream] { Array(streams.values) }
+
+    public init(h2: H2Connection, service: any GRPCService, peer: String, maxMessageSize: Int = defaultMaxMessageSize) {
+        self.h2 = h2
+        self.service = service
+        self.peer = peer
+        self.maxMessageSize = maxMessageSize
+        h2.delegate = self
+    }
+
+    public var streamCount: Int { streams.count }
+
+    public func h2StreamOpened(_ c: H2Connection, streamID: Int32, head: H2Head, endStream: Bool) {
+        guard head.method == "POST" else {
+            c.respondHeadersOnly(streamID: streamID, headers: [(":status", "405")])
+            return
+        }
+        guard head.contentType.hasPrefix("application/grpc") else {
+            c.respondHeadersOnly(streamID: streamID, headers: [(":status", "415")])
+            return
+        }
+        let stream = GRPCServerStream(id: streamID, head: head, connection: self, maxMessageSize: maxMessageSize)
+        guard let handler = service.makeHandler(path: head.path, stream: stream) else {
+            Log.info("grpc_unimplemented", ["peer": peer, "path": head.path])
+            c.respondHeadersOnly(streamID: streamID, headers: Self.responseHeaders
+                + GRPCStatus(.unimplemented, "unknown method \(head.path)").trailers)
+            return
+        }
+        stream.handler = handler
+        streams[streamID] = stream
+        c.startResponse(streamID: streamID, headers: Self.responseHeaders)
+        if endStream { handler.halfClosed(stream) }
+    }
+
+    static let responseHeaders = [(":status", "200"), ("content-type", "application/grpc")]
+
+    public func h2StreamData(_ c: H2Connection, streamID: Int32, data: UnsafeRawBufferPointer) {
+        guard let stream = streams[streamID], !stream.isFinished else { return }
+        do {
+            try stream.deframer.feed(data) { message in
+                stream.handler?.received(stream, message: message)
+                return !stream.isFinished && !stream.isClosed
+            }
+        } catch {
+            let status: GRPCStatus
+            switch error {
+            case let .tooLarge(size, limit):
+                status = GRPCStatus(.resourceExhausted, "received message larger than max (\(size) vs. \(limit))")
+            case .compressed:
+                status = GRPCStatus(.unimplemented, "compressed messages are not supported (grpc-encoding \(stream.head.grpcEncoding.isEmpty ? "unset" : stream.head.grpcEncoding))")
+            }
+            Log.warn("grpc_stream_rejected", ["peer": peer, "stream": streamID, "status": status.code.rawValue, "reason": status.message])
+            stream.finish(status)
+        }
+    }
+
+    public func h2StreamHeaders(_ c: H2Connection, streamID: Int32, head: H2Head, endStream: Bool) {}
+
+    public func h2StreamRemoteClosed(_ c: H2Connection, streamID: Int32) {
+        guard let stream = streams[streamID] else { return }
+        stream.handler?.halfClosed(stream)
+    }
+
+    public func h2StreamClosed(_ c: H2Connection, streamID: Int32, errorCode: UInt32) {
+        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        close(stream)
+    }
+
+    /// The connection is gone: every stream ends.
+    public func connectionClosed() {
+        let all = streams.values
+        streams = [:]
+        for s in all { close(s) }
+    }
+
+    private func close(_ stream: GRPCServerStream) {
+        stream.isClosed = true
+        let h = stream.handler
+        stream.handler = nil
+        h?.closed(stream)
+    }
+}

@@ -1,0 +1,43 @@
+/// The server side of one gRPC call on an HTTP/2 stream.
+public final class GRPCServerStream {
+    public let id: Int32
+    public let head: H2Head
+    unowned let connection: GRPCServerConnection
+    var handler: (any GRPCStreamHandler)?
+    var deframer: GRPCDeframer
+    public private(set) var isFinished = false
+    public internal(set) var isClosed = false
+
+    init(id: Int32, head: H2Head, connection: GRPCServerConnection, maxMessageSize: Int) {
+        self.id = id
+        self.head = head
+        self.connection = connection
+        self.deframer = GRPCDeframer(maxMessageSize: maxMessageSize)
+    }
+
+    /// Sends one message: `body` (shared, not copied) followed by `tail` (small, per stream).
+    @discardableResult
+    public func send(body: ByteSlice?, tail: SmallBytes = SmallBytes(), completion: WriteCompletion? = nil) -> Bool {
+        guard !isFinished, !isClosed else { completion?(false); return false }
+        let length = (body?.count ?? 0) + tail.count
+        let m = StreamMessage(head: GRPCDeframer.prefix(length: length), body: body, tail: tail, completion: completion)
+        return connection.h2.send(streamID: id, m)
+    }
+
+    /// Convenience for small or test messages (copies).
+    @discardableResult
+    public func send(bytes: [UInt8], completion: WriteCompletion? = nil) -> Bool {
+        send(body: ByteSlice(SharedBytes(bytes)), completion: completion)
+    }
+
+    /// Ends the call with a status (trailers). Queued messages go out first.
+    public func finish(_ status: GRPCStatus) {
+        guard !isFinished, !isClosed else { return }
+        isFinished = true
+        connection.h2.finish(streamID: id, trailers: status.trailers)
+    }
+
+    /// Messages and bytes queued on this stream and not yet handed to the socket.
+    public var queuedMessages: Int { connection.h2.queuedMessages(streamID: id) }
+    public var queuedBytes: Int { connection.h2.pendingBytes(streamID: id) }
+}
