@@ -77,6 +77,12 @@ import Testing
         #expect(diff([svc()], [svc(config: "echo-v2")]).fullChanges == [full()])
     }
 
+    @Test func changedResolutionIsAFullChange() {
+        var dns = svc()
+        dns.resolution = .dns
+        #expect(diff([svc()], [dns]).fullChanges == [full()])
+    }
+
     @Test func shapeAndEndpointChangeTogetherIsOnlyFull() {
         let d = diff([svc()], [svc(endpoints: [Self.a], exportTo: .namespaces(["x"], includesOwn: false))])
         #expect(d.fullChanges == [full()])

@@ -151,6 +151,12 @@ import Testing
         #expect(e.description == "registry.json: [1] (ServiceEntry shop/cart): spec.ports: required")
     }
 
+    @Test func loneObjectIsNamedByKindAndName() throws {
+        let e = try #require(parseError(serviceEntryJSON(name: "cart", namespace: "shop", spec: #"{"hosts": ["c.shop"], "resolution": "STATIC"}"#),
+                                        source: "request body"))
+        #expect(e.description == "request body: ServiceEntry shop/cart: spec.ports: required")
+    }
+
     @Test func collectsEveryProblemInTheFile() throws {
         let a = serviceEntryJSON(name: "a", spec: #"{"hosts": [], "ports": [{"name": "g", "number": 0}], "resolution": "STATIC"}"#)
         let b = serviceEntryJSON(name: "b", spec: #"{"hosts": ["b.x"], "ports": [{"name": "g", "number": 80}], "resolution": "STATIC", "endpoints": [{"address": "nope"}]}"#)

@@ -77,7 +77,13 @@ final class RegistryWatchLoop {
                 return
             }
             if rc > 0 && fds[0].revents != 0 { return }  // stop() wrote or closed the pipe
-            if rc > 0 && fds[1].revents != 0 { handleEvents() }
+            if rc > 0 && fds[1].revents & Int16(POLLERR | POLLNVAL) != 0 {
+                Log.warn("registry_watch_degraded", ["path": path, "reason": "inotify descriptor failed", "fallback": "poll"])
+                inotify?.close()
+                inotify = nil
+            } else if rc > 0 && fds[1].revents != 0 {
+                handleEvents()
+            }
 
             let now = clock.now
             if now >= nextPoll {

@@ -73,7 +73,7 @@ public final class RegistryWatcher: Sendable {
 
         let ctx = Unmanaged.passRetained(loop).toOpaque()
         state.withLock { s in
-            guard case .idle = s else { preconditionFailure("RegistryWatcher.start() called twice") }
+            guard case .idle = s else { preconditionFailure("RegistryWatcher.start() called twice or after stop()") }
             var tid = pthread_t()
             let rc = pthread_create(&tid, nil, { arg in
                 Unmanaged<RegistryWatchLoop>.fromOpaque(arg!).takeRetainedValue().run()

@@ -44,7 +44,7 @@ enum ServiceEntryDecoder {
             namespace = "default"
         }
         let id = "\(namespace)/\(name ?? "?")"
-        if name != nil { r.object = [label, "(ServiceEntry \(id))"].compactMap { $0 }.joined(separator: " ") }
+        if name != nil { r.object = label.map { "\($0) (ServiceEntry \(id))" } ?? "ServiceEntry \(id)" }
 
         let kind = r.string(obj["kind"], "kind", required: true)
         if let kind, kind != "ServiceEntry" {

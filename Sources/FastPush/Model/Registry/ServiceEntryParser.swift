@@ -7,6 +7,22 @@
 /// Each host of an entry becomes one `Service` (hosts of one entry share ports and endpoints).
 /// Errors are collected over the whole file (up to `RegistryError.maxProblems`); warnings for
 /// unsupported-but-valid Istio features are logged once per process and kept on the snapshot.
+///
+/// Policy: an **error** (the file is refused) for what Istio's validation rejects or what cannot
+/// be read; a **warning** and a skip for valid Istio that fastpilot does not implement:
+/// - `resolution` absent means NONE, as in Istio. NONE, DNS and DNS_ROUND_ROBIN entries are
+///   validated, then skipped with a warning (no endpoints to serve over EDS). NONE *with*
+///   endpoints is an error, as in Istio; the message says to set `resolution: STATIC`.
+/// - `*.example.com` hosts: warning, that host skipped. A bare `*` is an error (Istio too).
+/// - `unix://` endpoints: warning, endpoint skipped. `workloadSelector`: warning, ignored.
+/// - Items of another kind in a List: warning, skipped.
+/// - A (namespace, host) defined twice: the first in file order wins, with a warning.
+/// - Errors besides the obvious: duplicate port names or numbers, endpoint `ports` keys that
+///   name no service port, non-DNS-1123 names, `~` combined with other `exportTo` entries,
+///   numbers written as strings (protojson would accept "80"; we ask for 80).
+/// - Kept as written: `protocol` (absent = ""). Read as unset: `targetPort` 0, `weight` 0.
+///   `"*"` anywhere in `exportTo` means everyone. Ignored: `location`, `addresses`,
+///   `subjectAltNames`, endpoint `network`/`serviceAccount`, and unknown fields.
 public enum ServiceEntryParser {
     /// `source` names the input in errors and logs: usually the file path.
     public static func parse(_ bytes: [UInt8], source: String) throws(RegistryError) -> RegistrySnapshot {
