@@ -72,6 +72,11 @@ import Testing
             #expect(res.any.array == ProtoAny(typeURL: typeURL, value: value).encode())
             #expect(EncodedResource(name: res.name, typeURL: typeURL, value: value).any.array == res.any.array)
         }
+        // The CLA sizes its endpoints once (computeSizes); the plain sizing must agree.
+        let big = ProtoThroughputTests.bigCLA(endpoints: 400)
+        #expect(big.computeSizes().total == big.protoSize)
+        #expect(big.encode().count == big.protoSize)
+        #expect(big.encodeAny().array == ProtoAny(typeURL: EnvoyTypeURL.clusterLoadAssignment, value: big.encode()).encode())
         #expect(Reference.clusterFull.encodedResource().name == Reference.clusterFull.name)
         #expect(Reference.cla.encodedResource().name == "echo-cluster")
         #expect(Reference.listenerAPI.encodedResource().name == "echo")

@@ -22,20 +22,25 @@ public struct EnvoyLbEndpoint: Sendable, Equatable {
 
     // port_value is a oneof member: written even when 0.
     var socketAddressSize: Int { ProtoSize.string(2, address) + ProtoSize.tag(3) + ProtoSize.varint(UInt64(port)) }
-    var addressSize: Int { ProtoSize.message(1, socketAddressSize) }
-    var endpointSize: Int { ProtoSize.message(1, addressSize) }
+
+    /// Sizes of the nested chain Endpoint > Address > SocketAddress, computed once.
+    var nestedSizes: (endpoint: Int, address: Int, socketAddress: Int) {
+        let s = socketAddressSize
+        let a = ProtoSize.message(1, s)
+        return (ProtoSize.message(1, a), a, s)
+    }
 
     var protoSize: Int {
-        var n = ProtoSize.message(1, endpointSize) + ProtoSize.uint32(2, healthStatus.rawValue)
+        var n = ProtoSize.message(1, nestedSizes.endpoint) + ProtoSize.uint32(2, healthStatus.rawValue)
         if let weight { n += ProtoSize.uint32Wrapper(4, weight) }
         return n
     }
 
     func write(to w: inout ProtoWriter) {
-        let socketAddressSize = socketAddressSize, addressSize = addressSize
-        w.writeMessage(field: 1, size: endpointSize) { e in
-            e.writeMessage(field: 1, size: addressSize) { a in
-                a.writeMessage(field: 1, size: socketAddressSize) { s in
+        let sizes = nestedSizes
+        w.writeMessage(field: 1, size: sizes.endpoint) { e in
+            e.writeMessage(field: 1, size: sizes.address) { a in
+                a.writeMessage(field: 1, size: sizes.socketAddress) { s in
                     s.writeString(field: 2, address)
                     s.writeTag(field: 3, wireType: .varint)
                     s.writeVarint(UInt64(port))

@@ -24,21 +24,29 @@ public struct EnvoyLocalityEndpoints: Sendable, Equatable {
     var localitySize: Int { ProtoSize.string(1, region) + ProtoSize.string(2, zone) + ProtoSize.string(3, subZone) }
 
     var protoSize: Int {
-        var n = ProtoSize.message(1, localitySize)
+        var n = 0
         for e in endpoints { n += ProtoSize.message(2, e.protoSize) }
+        return n + fieldsSize
+    }
+
+    /// Everything but lb_endpoints.
+    var fieldsSize: Int {
+        var n = ProtoSize.message(1, localitySize) + ProtoSize.uint32(5, priority)
         if let weight { n += ProtoSize.uint32Wrapper(3, weight) }
-        n += ProtoSize.uint32(5, priority)
         return n
     }
 
-    func write(to w: inout ProtoWriter) {
+    /// `endpointSizes[i]` is `endpoints[i].protoSize`, computed once by the caller.
+    func write(to w: inout ProtoWriter, endpointSizes: ArraySlice<Int>) {
         w.writeMessage(field: 1, size: localitySize) { l in
             l.writeString(field: 1, region)
             l.writeString(field: 2, zone)
             l.writeString(field: 3, subZone)
         }
+        var i = endpointSizes.startIndex
         for e in endpoints {
-            w.writeMessage(field: 2, size: e.protoSize) { e.write(to: &$0) }
+            w.writeMessage(field: 2, size: endpointSizes[i]) { e.write(to: &$0) }
+            i += 1
         }
         if let weight { w.writeUInt32Wrapper(field: 3, weight) }
         w.writeUInt32(field: 5, priority)

@@ -2,6 +2,9 @@
 /// filter's typed_config.
 public protocol EnvoyTypedConfig: ProtoEncodable, Sendable {
     static var typeURL: String { get }
+    /// The complete Any bytes. A requirement so that large resources (ClusterLoadAssignment)
+    /// can size their nested messages once instead of once per nesting level.
+    func encodeAny() -> SharedBytes
 }
 
 /// A top-level xDS resource with the name clients subscribe to.

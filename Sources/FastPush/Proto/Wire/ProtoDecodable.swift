@@ -5,18 +5,30 @@ public protocol ProtoDecodable {
     init(reading reader: inout ProtoReader) throws(ProtoDecodingError)
 }
 
+// @inlinable so that callers in other modules get a specialized copy: unspecialized, every
+// decoded message was copied through value witnesses.
 extension ProtoDecodable {
     /// Decodes a whole buffer; the buffer must stay alive for the call only.
+    @inlinable
     public init(decoding buffer: UnsafeRawBufferPointer,
                 maxDepth: Int = ProtoReader.defaultMaxDepth) throws(ProtoDecodingError) {
         var r = ProtoReader(buffer, maxDepth: maxDepth)
         try self.init(reading: &r)
     }
 
+    @inlinable
     public init(decoding bytes: [UInt8], maxDepth: Int = ProtoReader.defaultMaxDepth) throws(ProtoDecodingError) {
-        let result: Result<Self, ProtoDecodingError> = bytes.withUnsafeBytes { raw in
-            Result { () throws(ProtoDecodingError) -> Self in try Self(decoding: raw, maxDepth: maxDepth) }
+        // Array.withUnsafeBytes is untyped `rethrows`, so the typed error is carried out by hand.
+        var failure: ProtoDecodingError? = nil
+        let value: Self? = bytes.withUnsafeBytes { raw in
+            do throws(ProtoDecodingError) {
+                return try Self(decoding: raw, maxDepth: maxDepth)
+            } catch {
+                failure = error
+                return nil
+            }
         }
-        self = try result.get()
+        guard let value else { throw failure ?? .truncatedVarint }
+        self = value
     }
 }

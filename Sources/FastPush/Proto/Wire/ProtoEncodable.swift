@@ -8,6 +8,7 @@ public protocol ProtoEncodable {
 }
 
 extension ProtoEncodable {
+    @inlinable
     public func encode() -> [UInt8] {
         var w = ProtoWriter(capacity: protoSize)
         write(to: &w)
@@ -15,6 +16,7 @@ extension ProtoEncodable {
     }
 
     /// One exact-size allocation, handed over without a copy.
+    @inlinable
     public func encodeShared() -> SharedBytes {
         let size = protoSize
         var w = ProtoWriter(capacity: size)

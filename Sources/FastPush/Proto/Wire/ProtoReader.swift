@@ -109,7 +109,7 @@ public struct ProtoReader {
         let raw = try readLengthDelimited()
         if raw.isEmpty { return "" }
         let bytes = raw.assumingMemoryBound(to: UInt8.self)
-        guard let s = String(validating: bytes, as: UTF8.self) else { throw .invalidUTF8(field: field) }
+        guard let s = UTF8Validation.string(from: bytes) else { throw .invalidUTF8(field: field) }
         return s
     }
 
