@@ -108,8 +108,9 @@ public struct ProtoReader {
     public mutating func readString() throws(ProtoDecodingError) -> String {
         let raw = try readLengthDelimited()
         if raw.isEmpty { return "" }
-        let bytes = raw.assumingMemoryBound(to: UInt8.self)
-        guard let s = UTF8Validation.string(from: bytes) else { throw .invalidUTF8(field: field) }
+        guard let s = raw.withMemoryRebound(to: UInt8.self, { UTF8Validation.string(from: $0) }) else {
+            throw .invalidUTF8(field: field)
+        }
         return s
     }
 
