@@ -1,0 +1,158 @@
+/// Everything `fastpilot serve` can be told, from flags first, then Istio's env names.
+public struct ServeOptions: Sendable, Equatable {
+    public var xdsHost = "0.0.0.0"
+    public var xdsPort: UInt16 = 15010
+    public var adminHost = "127.0.0.1"
+    public var adminPort: UInt16 = 15014
+    public var registryPath: String?
+    public var ioThreads = System.coreCount
+    public var pushWorkers = System.coreCount
+    public var pushThrottle = PushDispatcher<XdsConnection>.defaultThrottle(cores: System.coreCount)
+    public var debounceAfter: UInt64 = 100_000_000
+    public var debounceMax: UInt64 = 10_000_000_000
+    public var enableEDSDebounce = true
+    public var maxStreams = 1 << 17
+    public var maxConnections = 19_000
+    public var maxConcurrentStreams: UInt32 = 4096
+    public var maxRecvMsgSize = 4 << 20
+    public var socketSendBuffer: Int32 = 256 * 1024
+    public var defaultNamespace = "default"
+    public var logLevel = Log.Level.info
+
+    public init() {}
+
+    public struct Flag: Sendable {
+        public let name: String
+        public let value: String
+        public let env: String?
+        public let help: String
+    }
+
+    /// The flags, as `--help` lists them.
+    public static let flags: [Flag] = [
+        Flag(name: "--xds-address", value: "HOST:PORT", env: nil, help: "xDS (gRPC h2c) listen address (default 0.0.0.0:15010)"),
+        Flag(name: "--xds-port", value: "PORT", env: nil, help: "xDS port only; 0 picks a free port"),
+        Flag(name: "--admin-address", value: "HOST:PORT", env: nil, help: "admin and monitoring HTTP address (default 127.0.0.1:15014)"),
+        Flag(name: "--admin-port", value: "PORT", env: nil, help: "admin port only; 0 picks a free port"),
+        Flag(name: "--registry", value: "FILE", env: nil, help: "ServiceEntry JSON (kubectl get serviceentries -A -o json), watched; default: the embedded demo registry"),
+        Flag(name: "--io-threads", value: "N", env: nil, help: "io_uring event loops (default: one per core)"),
+        Flag(name: "--push-workers", value: "N", env: nil, help: "threads that generate pushes (default: one per core)"),
+        Flag(name: "--push-throttle", value: "N", env: "PILOT_PUSH_THROTTLE", help: "pushes in flight at once (default min(15 + 5 x cores, 100))"),
+        Flag(name: "--debounce-after", value: "DURATION", env: "PILOT_DEBOUNCE_AFTER", help: "quiet period before a push (default 100ms)"),
+        Flag(name: "--debounce-max", value: "DURATION", env: "PILOT_DEBOUNCE_MAX", help: "longest a change waits for quiet (default 10s)"),
+        Flag(name: "--eds-debounce", value: "BOOL", env: "PILOT_ENABLE_EDS_DEBOUNCE", help: "debounce endpoint-only changes too (default true)"),
+        Flag(name: "--max-streams", value: "N", env: nil, help: "ADS streams at once, all connections (default 131072)"),
+        Flag(name: "--max-connections", value: "N", env: nil, help: "TCP connections at once (default 19000; the fd limit is 20000)"),
+        Flag(name: "--max-concurrent-streams", value: "N", env: "ISTIO_GPRC_MAXSTREAMS", help: "HTTP/2 streams per connection (default 4096)"),
+        Flag(name: "--max-recv-msg-size", value: "BYTES", env: "ISTIO_GPRC_MAXRECVMSGSIZE", help: "largest request message (default 4194304)"),
+        Flag(name: "--socket-send-buffer", value: "BYTES", env: nil, help: "SO_SNDBUF per client socket (default 262144)"),
+        Flag(name: "--default-namespace", value: "NAME", env: nil, help: "namespace of proxies whose node names none (default \"default\")"),
+        Flag(name: "--log-level", value: "LEVEL", env: nil, help: "debug, info, warn or error (default info)"),
+    ]
+
+    public static var help: String {
+        var s = "Usage: fastpilot serve [flags]\n\nServes xDS (ADS, State of the World) from a ServiceEntry registry.\n\nFlags:\n"
+        for f in flags {
+            let left = "  \(f.name) \(f.value)"
+            s += left.padding(toLength: max(left.count + 2, 36)) + f.help
+            if let e = f.env { s += " [env \(e)]" }
+            s += "\n"
+        }
+        s += "  --help".padding(toLength: 36) + "this text\n"
+        return s
+    }
+
+    public struct ParseError: Error, CustomStringConvertible, Equatable {
+        public let description: String
+    }
+
+    /// Env first, then flags over it.
+    public static func parse(_ args: [String], env: [String: String] = [:]) throws(ParseError) -> ServeOptions {
+        var o = ServeOptions()
+        var values: [String: String] = [:]
+        for f in flags {
+            if let e = f.env, let v = env[e], !v.isEmpty { values[f.name] = v }
+        }
+        var i = 0
+        while i < args.count {
+            var arg = args[i]
+            var value: String?
+            if let eq = arg.firstIndex(of: "="), arg.hasPrefix("--") {
+                value = String(arg[arg.index(after: eq)...])
+                arg = String(arg[..<eq])
+            }
+            guard flags.contains(where: { $0.name == arg }) else {
+                throw ParseError(description: "unknown flag \(arg) (see fastpilot serve --help)")
+            }
+            if value == nil {
+                i += 1
+                guard i < args.count else { throw ParseError(description: "flag \(arg) needs a value") }
+                value = args[i]
+            }
+            values[arg] = value
+            i += 1
+        }
+        for (name, v) in values.sorted(by: { $0.key < $1.key }) {
+            try o.apply(name, v)
+        }
+        return o
+    }
+
+    mutating func apply(_ name: String, _ v: String) throws(ParseError) {
+        func int(_ min: Int, _ max: Int = Int.max) throws(ParseError) -> Int {
+            guard let n = Int(v), n >= min, n <= max else {
+                throw ParseError(description: "\(name): expected an integer in \(min)...\(max), got \"\(v)\"")
+            }
+            return n
+        }
+        func address() throws(ParseError) -> (String, UInt16) {
+            guard let a = Socket.parseHostPort(v) else { throw ParseError(description: "\(name): expected HOST:PORT, got \"\(v)\"") }
+            return a
+        }
+        func duration() throws(ParseError) -> UInt64 {
+            guard let d = DurationText.nanos(v) else { throw ParseError(description: "\(name): expected a duration such as 100ms or 10s, got \"\(v)\"") }
+            return d
+        }
+        switch name {
+        case "--xds-address": (xdsHost, xdsPort) = try address()
+        case "--xds-port": xdsPort = UInt16(try int(0, 65535))
+        case "--admin-address": (adminHost, adminPort) = try address()
+        case "--admin-port": adminPort = UInt16(try int(0, 65535))
+        case "--registry": registryPath = v
+        case "--io-threads": ioThreads = try int(1, 256)
+        case "--push-workers": pushWorkers = try int(1, 256)
+        case "--push-throttle":
+            let n = try int(0, 100_000)
+            pushThrottle = n == 0 ? PushDispatcher<XdsConnection>.defaultThrottle(cores: System.coreCount) : n
+        case "--debounce-after": debounceAfter = try duration()
+        case "--debounce-max": debounceMax = try duration()
+        case "--eds-debounce":
+            switch v.lowercased() {
+            case "true", "1", "yes": enableEDSDebounce = true
+            case "false", "0", "no": enableEDSDebounce = false
+            default: throw ParseError(description: "\(name): expected true or false, got \"\(v)\"")
+            }
+        case "--max-streams": maxStreams = try int(1, 1 << 24)
+        case "--max-connections": maxConnections = try int(1, 1 << 24)
+        case "--max-concurrent-streams": maxConcurrentStreams = UInt32(try int(1, 1 << 30))
+        case "--max-recv-msg-size": maxRecvMsgSize = try int(1024, 1 << 30)
+        case "--socket-send-buffer": socketSendBuffer = Int32(try int(4096, 1 << 30))
+        case "--default-namespace": defaultNamespace = v
+        case "--log-level":
+            switch v.lowercased() {
+            case "debug": logLevel = .debug
+            case "info": logLevel = .info
+            case "warn", "warning": logLevel = .warn
+            case "error": logLevel = .error
+            default: throw ParseError(description: "\(name): expected debug, info, warn or error, got \"\(v)\"")
+            }
+        default: break
+        }
+    }
+}
+
+extension String {
+    func padding(toLength n: Int) -> String {
+        count >= n ? self + " " : self + String(repeating: " ", count: n - count)
+    }
+}

@@ -1,0 +1,99 @@
+import Synchronization
+
+/// An immutable, versioned snapshot of the registry: what one push generates from. A new one is
+/// built per debounced push (versions increase monotonically); an endpoint-only change makes a
+/// cheap copy that shares every unchanged service and every non-EDS cache.
+public final class PushContext: Sendable {
+    public let version: UInt64
+    public let registry: RegistrySnapshot
+    /// Encoded resources and response bodies of this version, built once and shared by every
+    /// connection (see ResponseCache).
+    public let cache: PushCaches
+    /// Monotonic nanoseconds when it was built.
+    public let createdAt: UInt64
+    private let views = Mutex<[String: NamespaceView]>([:])
+
+    public init(version: UInt64, registry: RegistrySnapshot) {
+        self.version = version
+        self.registry = registry
+        self.cache = PushCaches()
+        self.createdAt = MonotonicClock.nanos()
+    }
+
+    private init(version: UInt64, registry: RegistrySnapshot, cache: PushCaches) {
+        self.version = version
+        self.registry = registry
+        self.cache = cache
+        self.createdAt = MonotonicClock.nanos()
+    }
+
+    /// The copy for an incremental (endpoint-only) push: the services named in `updated` take
+    /// their endpoints from `latest`; nothing else is rebuilt. Non-EDS caches are shared, EDS
+    /// entries of untouched services are carried over.
+    public func withUpdatedEndpoints(version: UInt64, updated: Set<ConfigKey>, latest: RegistrySnapshot) -> PushContext {
+        var hosts = Set<ServiceID>()
+        var services = registry.services
+        for (i, s) in services.enumerated() {
+            let id = ServiceID(s)
+            guard updated.contains(where: { $0.name == s.hostname && $0.namespace == s.namespace }),
+                  let now = latest.service(namespace: s.namespace, hostname: s.hostname) else { continue }
+            services[i].endpoints = now.endpoints
+            hosts.insert(id)
+        }
+        let snapshot = RegistrySnapshot(services: services, warnings: registry.warnings)
+        let next = PushContext(version: version, registry: snapshot,
+                               cache: cache.carryingOver(exceptEndpointsOf: Set(hosts.map(\.hostname))))
+        return next
+    }
+
+    public var serviceCount: Int { registry.count }
+
+    public func service(namespace: String, hostname: String) -> Service? {
+        registry.service(namespace: namespace, hostname: hostname)
+    }
+
+    /// What a proxy in `namespace` sees (exportTo), computed once per namespace per version.
+    public func view(for namespace: String) -> NamespaceView {
+        if let v = views.withLock({ $0[namespace] }) { return v }
+        let v = NamespaceView(namespace: namespace, registry: registry)
+        return views.withLock { views in
+            if let existing = views[namespace] { return existing }
+            views[namespace] = v
+            return v
+        }
+    }
+}
+
+/// The services visible from one namespace, with a hostname resolved to one service: the
+/// proxy's own namespace wins, otherwise the first namespace in sort order (Istio prefers the
+/// oldest; we have no creation times).
+public final class NamespaceView: Sendable {
+    public let namespace: String
+    public let services: [Service]
+    public let byHost: [String: Service]
+    /// Distinct service ports, ascending.
+    public let ports: [UInt32]
+    public let servicesByPort: [UInt32: [Service]]
+
+    init(namespace: String, registry: RegistrySnapshot) {
+        self.namespace = namespace
+        var byHost: [String: Service] = [:]
+        for s in registry.services where s.isVisible(from: namespace) {
+            if let existing = byHost[s.hostname], existing.namespace == namespace { continue }
+            if byHost[s.hostname] == nil || s.namespace == namespace { byHost[s.hostname] = s }
+        }
+        let services = byHost.values.sorted { $0.hostname < $1.hostname }
+        var byPort: [UInt32: [Service]] = [:]
+        for s in services {
+            for p in s.ports { byPort[p.number, default: []].append(s) }
+        }
+        self.byHost = byHost
+        self.services = services
+        self.servicesByPort = byPort
+        self.ports = byPort.keys.sorted()
+    }
+
+    public func isVisible(hostname: String, serviceNamespace: String) -> Bool {
+        byHost[hostname]?.namespace == serviceNamespace
+    }
+}

@@ -1,0 +1,98 @@
+import Synchronization
+
+/// Istio's doSendPushes with threads we own: one dispatcher takes a push slot, then dequeues a
+/// connection, and hands it to one of a fixed set of workers. Slots bound the pushes in flight
+/// (dequeued but not done); a slot comes back only through `PushDone`.
+public final class PushDispatcher<Item: PushQueueItem>: Sendable {
+    public struct Job: Sendable {
+        public let item: Item
+        public let request: PushRequest
+        public let done: PushDone
+    }
+
+    public let queue: PushQueue<Item>
+    public let throttle: Int
+    public let workerCount: Int
+    private let slots: Semaphore
+    private let inFlight = Atomic<Int>(0)
+    private let maxInFlight = Atomic<Int>(0)
+    private let jobs = Mutex<[Job]>([])
+    private let jobSignal = Semaphore()
+    private let stopping = Atomic<Bool>(false)
+    private let exited = Semaphore()
+    private let process: @Sendable (Job) -> Void
+    private let onDequeue: @Sendable (PushRequest) -> Void
+
+    /// Istio's auto throttle (PILOT_PUSH_THROTTLE=0): min(15 + 5 × cores, 100).
+    public static func defaultThrottle(cores: Int) -> Int { min(15 + 5 * cores, 100) }
+
+    public init(queue: PushQueue<Item>, throttle: Int, workers: Int,
+                onDequeue: @escaping @Sendable (PushRequest) -> Void = { _ in },
+                process: @escaping @Sendable (Job) -> Void) {
+        precondition(throttle > 0 && workers > 0)
+        self.queue = queue
+        self.throttle = throttle
+        self.workerCount = workers
+        self.slots = Semaphore(value: throttle)
+        self.process = process
+        self.onDequeue = onDequeue
+    }
+
+    public var inFlightCount: Int { inFlight.load(ordering: .relaxed) }
+    /// The most pushes ever in flight at once (tests prove the limit with it).
+    public var maxObservedInFlight: Int { maxInFlight.load(ordering: .relaxed) }
+
+    public func start() {
+        OSThread.spawn(name: "fp-dispatch") { [self] in dispatchLoop() }
+        for i in 0..<workerCount {
+            OSThread.spawn(name: "fp-push-\(i)") { [self] in workerLoop() }
+        }
+    }
+
+    /// Shuts the queue down; queued connections are still dispatched, then all threads exit.
+    public func stop() {
+        queue.shutDown()
+        for _ in 0..<(1 + workerCount) { exited.wait() }
+    }
+
+    private func dispatchLoop() {
+        while true {
+            slots.wait()
+            guard let (item, request) = queue.dequeue() else {
+                slots.signal()
+                break
+            }
+            let n = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
+            var m = maxInFlight.load(ordering: .relaxed)
+            while n > m {
+                let r = maxInFlight.compareExchange(expected: m, desired: n, ordering: .relaxed)
+                if r.exchanged { break }
+                m = r.original
+            }
+            onDequeue(request)
+            let done = PushDone { [self] in
+                queue.markDone(item)
+                inFlight.wrappingAdd(-1, ordering: .relaxed)
+                slots.signal()
+            }
+            jobs.withLock { $0.append(Job(item: item, request: request, done: done)) }
+            jobSignal.signal()
+        }
+        stopping.store(true, ordering: .releasing)
+        for _ in 0..<workerCount { jobSignal.signal() }
+        exited.signal()
+    }
+
+    private func workerLoop() {
+        while true {
+            jobSignal.wait()
+            let job = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+            if let job {
+                process(job)
+            } else if stopping.load(ordering: .acquiring) {
+                break
+            }
+        }
+        exited.signal()
+    }
+}

@@ -1,0 +1,121 @@
+import Synchronization
+
+/// Builds each value once, however many workers ask at the same time: the first one builds
+/// while the others wait on that key only. The encode-once half of "encode once, write many".
+public final class OnceCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    final class Cell: Sendable {
+        let value = Mutex<Value?>(nil)
+    }
+
+    private let cells: Mutex<[Key: Cell]>
+    /// How many values were built (tests prove sharing with it; metrics report it).
+    public let builds = Atomic<Int>(0)
+
+    public init(seed: [Key: Value] = [:]) {
+        var cells: [Key: Cell] = [:]
+        for (k, v) in seed {
+            let c = Cell()
+            c.value.withLock { $0 = v }
+            cells[k] = c
+        }
+        self.cells = Mutex(cells)
+    }
+
+    public func get(_ key: Key, build: () -> Value) -> Value {
+        let cell = cells.withLock { cells -> Cell in
+            if let c = cells[key] { return c }
+            let c = Cell()
+            cells[key] = c
+            return c
+        }
+        return cell.value.withLock { v in
+            if let v { return v }
+            let built = build()
+            v = built
+            builds.wrappingAdd(1, ordering: .relaxed)
+            return built
+        }
+    }
+
+    public var count: Int { cells.withLock { $0.count } }
+
+    /// The values built so far, for carrying into the next version.
+    public func entries(where keep: (Key) -> Bool) -> [Key: Value] {
+        let all = cells.withLock { $0 }
+        var out: [Key: Value] = [:]
+        for (k, c) in all where keep(k) {
+            if let v = c.value.withLock({ $0 }) { out[k] = v }
+        }
+        return out
+    }
+}
+
+/// One encoded resource, keyed by its name and, where what it contains depends on who asks,
+/// by the namespace whose view it was built from.
+public struct ResourceKey: Hashable, Sendable {
+    public var name: String
+    public var scope: String
+    public var host: String
+    public init(name: String, scope: String = "", host: String = "") {
+        self.name = name; self.scope = scope; self.host = host
+    }
+}
+
+/// One response body: the resources (already wrapped in Any) and the type URL, shared by
+/// every stream that gets the same set.
+public struct EncodedBody: Sendable {
+    public let bytes: SharedBytes
+    /// FNV-1a of the bytes: a stream skips a response identical to the one it already has.
+    public let hash: UInt64
+    public let resourceCount: Int
+
+    public init(bytes: SharedBytes, resourceCount: Int) {
+        self.bytes = bytes
+        self.resourceCount = resourceCount
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in bytes.buffer { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        self.hash = h
+    }
+}
+
+/// What a response body is keyed by: type, the asking proxy's namespace (its view), the
+/// subscription (an interned set, or wildcard), and for an incremental EDS push the hosts that
+/// changed.
+public struct ResponseKey: Hashable, Sendable {
+    public var namespace: String
+    public var subscription: SubscriptionSet?
+    public var partial: UpdatedHosts?
+    public init(namespace: String, subscription: SubscriptionSet?, partial: UpdatedHosts? = nil) {
+        self.namespace = namespace; self.subscription = subscription; self.partial = partial
+    }
+}
+
+/// The caches of one PushContext version, one pair per xDS type.
+public final class PushCaches: Sendable {
+    public let resources: [OnceCache<ResourceKey, EncodedResource>]
+    public let responses: [OnceCache<ResponseKey, EncodedBody>]
+
+    public init() {
+        resources = XdsType.allCases.map { _ in OnceCache() }
+        responses = XdsType.allCases.map { _ in OnceCache() }
+    }
+
+    private init(resources: [OnceCache<ResourceKey, EncodedResource>], responses: [OnceCache<ResponseKey, EncodedBody>]) {
+        self.resources = resources
+        self.responses = responses
+    }
+
+    public func resources(_ t: XdsType) -> OnceCache<ResourceKey, EncodedResource> { resources[t.rawValue] }
+    public func responses(_ t: XdsType) -> OnceCache<ResponseKey, EncodedBody> { responses[t.rawValue] }
+
+    /// For an endpoint-only change: CDS, LDS and RDS do not depend on endpoints and are shared
+    /// as they are; EDS keeps the load assignments of hosts that did not change.
+    func carryingOver(exceptEndpointsOf hosts: Set<String>) -> PushCaches {
+        var res = resources
+        var resp = responses
+        let eds = XdsType.eds.rawValue
+        res[eds] = OnceCache(seed: resources[eds].entries { !hosts.contains($0.host) })
+        resp[eds] = OnceCache()
+        return PushCaches(resources: res, responses: resp)
+    }
+}

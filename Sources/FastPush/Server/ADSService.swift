@@ -1,0 +1,89 @@
+/// envoy.service.discovery.v3.AggregatedDiscoveryService over gRPC: where a request comes in.
+/// One instance per connection, on that connection's loop.
+public final class ADSService: GRPCService {
+    public static let streamPath = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+
+    let server: DiscoveryServer
+    let loop: any IOLoop
+
+    public init(server: DiscoveryServer, loop: any IOLoop) {
+        self.server = server
+        self.loop = loop
+    }
+
+    public func makeHandler(path: String, stream: GRPCServerStream) -> (any GRPCStreamHandler)? {
+        guard path == Self.streamPath else { return nil }
+        return ADSStreamHandler(server: server, stream: stream, loop: loop)
+    }
+}
+
+/// One ADS stream: decodes DiscoveryRequests into the DiscoveryServer and writes responses.
+final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
+    let server: DiscoveryServer
+    let stream: GRPCServerStream
+    private(set) var connection: XdsConnection?
+
+    init(server: DiscoveryServer, stream: GRPCServerStream, loop: any IOLoop) {
+        self.server = server
+        self.stream = stream
+        let peer = stream.connection.peer
+        connection = server.newConnection(transport: LoopTransport(loop: loop, peer: peer, stream: LoopBound(self, loop: loop)))
+    }
+
+    func received(_ s: GRPCServerStream, message: UnsafeRawBufferPointer) {
+        guard let conn = connection else { return }
+        let request: DiscoveryRequest
+        do {
+            request = try DiscoveryRequest(decoding: message)
+        } catch {
+            Log.warn("ads_bad_request", ["peer": conn.peer, "conn": conn.connectionID, "error": error])
+            s.finish(GRPCStatus(.invalidArgument, "malformed DiscoveryRequest: \(error)"))
+            return
+        }
+        if case let .close(status) = server.process(request, on: conn) {
+            Log.warn("ads_stream_closed", ["peer": conn.peer, "conn": conn.connectionID, "status": status.code.rawValue, "reason": status.message])
+            s.finish(status)
+        }
+    }
+
+    func halfClosed(_ s: GRPCServerStream) {
+        s.finish(.ok)
+    }
+
+    func closed(_ s: GRPCServerStream) {
+        guard let conn = connection else { return }
+        connection = nil
+        server.disconnect(conn)
+    }
+
+    // MARK: XdsStream
+
+    var isOpen: Bool { !stream.isFinished && !stream.isClosed }
+
+    func write(body: ByteSlice, tail: SmallBytes, completion: WriteCompletion?) {
+        stream.send(body: body, tail: tail, completion: completion)
+    }
+
+    func close(_ status: GRPCStatus) { stream.finish(status) }
+}
+
+/// Reaches an ADS stream from a push worker: runs on the stream's loop.
+final class LoopTransport: XdsTransport {
+    let loop: any IOLoop
+    let peer: String
+    let stream: LoopBound<ADSStreamHandler>
+
+    init(loop: any IOLoop, peer: String, stream: LoopBound<ADSStreamHandler>) {
+        self.loop = loop
+        self.peer = peer
+        self.stream = stream
+    }
+
+    func withStream(_ body: @escaping @Sendable ((any XdsStream)?) -> Void) {
+        if loop.inEventLoop {
+            body(stream.value)
+        } else {
+            loop.execute { [stream] in body(stream.value) }
+        }
+    }
+}

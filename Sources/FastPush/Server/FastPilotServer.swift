@@ -1,0 +1,100 @@
+import Synchronization
+
+/// The whole server: I/O loops, xDS over gRPC, the push pipeline, the registry and the admin
+/// API, wired from ServeOptions.
+public final class FastPilotServer: Sendable {
+    public let options: ServeOptions
+    public let discovery: DiscoveryServer
+    public let group: EventLoopGroup
+    public let grpc: GRPCServer
+    public let admin: AdminServer
+    let watcher: RegistryWatcher?
+
+    public var xdsPort: UInt16 { grpc.port }
+    public var adminPort: UInt16 { admin.port }
+
+    public init(options: ServeOptions) throws {
+        self.options = options
+        Log.setLevel(options.logLevel)
+        let metrics = XdsMetrics()
+        var initial: RegistrySnapshot
+        var watcher: RegistryWatcher?
+        let serverBox = LateBox<DiscoveryServer>()
+        if let path = options.registryPath {
+            let w = RegistryWatcher(path: path) { result in
+                guard let server = serverBox.value else { return }
+                switch result {
+                case let .success(snapshot):
+                    let diff = server.updateRegistry(snapshot)
+                    Log.info("registry_loaded", ["file": path, "services": snapshot.count,
+                                                 "full_changes": diff.fullChanges.count, "endpoint_changes": diff.endpointChanges.count])
+                case let .failure(error):
+                    metrics.registryErrors.inc()
+                    Log.error("registry_invalid", ["file": path, "error": error.description, "action": "keeping the last good registry"])
+                }
+            }
+            switch w.start() {
+            case let .success(s): initial = s
+            case let .failure(e):
+                w.stop()
+                throw e
+            }
+            watcher = w
+        } else {
+            initial = DemoRegistry.snapshot()
+        }
+        for warning in initial.warnings { Log.warn("registry_warning", ["message": warning]) }
+        var dc = DiscoveryServerConfig()
+        dc.defaultNamespace = options.defaultNamespace
+        dc.pushThrottle = options.pushThrottle
+        dc.pushWorkers = options.pushWorkers
+        dc.debounce.after = options.debounceAfter
+        dc.debounce.max = options.debounceMax
+        dc.debounce.enableEDSDebounce = options.enableEDSDebounce
+        dc.maxStreams = options.maxStreams
+        let discovery = DiscoveryServer(config: dc, registry: initial, metrics: metrics)
+        serverBox.value = discovery
+        self.discovery = discovery
+        self.watcher = watcher
+        group = try EventLoopGroup(threads: options.ioThreads)
+        var gc = GRPCServerConfig()
+        gc.host = options.xdsHost
+        gc.port = options.xdsPort
+        gc.h2.maxConcurrentStreams = options.maxConcurrentStreams
+        gc.maxMessageSize = options.maxRecvMsgSize
+        gc.maxConnections = options.maxConnections
+        gc.socketSendBuffer = options.socketSendBuffer
+        discovery.start()
+        grpc = try GRPCServer(group: group, config: gc) { [group] in
+            // Called on the accepting connection's loop.
+            let loop = group.loops.first { $0.inEventLoop } ?? group.loops[0]
+            return ADSService(server: discovery, loop: loop)
+        }
+        var ac = AdminConfig()
+        ac.host = options.adminHost
+        ac.port = options.adminPort
+        admin = try AdminServer(group: group, config: ac, handlers: AdminHandlers(server: discovery))
+        Log.info("listening", ["service": "xds", "address": "\(options.xdsHost):\(grpc.port)"])
+        Log.info("listening", ["service": "admin", "address": "\(options.adminHost):\(admin.port)"])
+        Log.info("started", ["services": initial.count, "registry": options.registryPath ?? "demo",
+                             "io_threads": options.ioThreads, "push_workers": options.pushWorkers,
+                             "push_throttle": options.pushThrottle, "debounce_after": DurationText.format(options.debounceAfter),
+                             "debounce_max": DurationText.format(options.debounceMax)])
+    }
+
+    public func stop() {
+        watcher?.stop()
+        discovery.stop()
+        group.shutdown()
+        Log.info("stopped", [:])
+    }
+}
+
+/// A reference set once after creation (the registry callback needs the server it feeds).
+final class LateBox<T: Sendable>: Sendable {
+    private let storage = Mutex<T?>(nil)
+    var value: T? {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+}

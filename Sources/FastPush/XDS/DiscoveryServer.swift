@@ -1,0 +1,288 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+public struct DiscoveryServerConfig: Sendable {
+    /// Namespace of a proxy whose node names none.
+    public var defaultNamespace = "default"
+    /// Pushes in flight (PILOT_PUSH_THROTTLE).
+    public var pushThrottle = PushDispatcher<XdsConnection>.defaultThrottle(cores: System.coreCount)
+    /// Threads that generate pushes.
+    public var pushWorkers = System.coreCount
+    public var debounce = DebounceOptions()
+    /// Most ADS streams at once: the push ring's size.
+    public var maxStreams = 1 << 17
+    public init() {}
+}
+
+/// Where requests are answered and pushes decided (Istio's DiscoveryServer): holds the
+/// connections, the config store and the current PushContext, and runs the pipeline
+/// ConfigUpdate → debounce → PushContext → PushQueue → workers → streams.
+public final class DiscoveryServer: Sendable {
+    public enum RequestOutcome: Equatable, Sendable {
+        case ok
+        /// The stream must end with this status.
+        case close(GRPCStatus)
+    }
+
+    public let config: DiscoveryServerConfig
+    public let metrics: XdsMetrics
+    public let queue: PushQueue<XdsConnection>
+    private let store: Mutex<RegistrySnapshot>
+    private let current: Mutex<PushContext>
+    /// Serialises PushContext builds: a debounced push and an EDS bypass never build at once.
+    private let buildLock = Mutex<UInt64>(1)
+    private let connections = Mutex<[UInt64: XdsConnection]>([:])
+    private let nextConnectionID = Atomic<UInt64>(0)
+    private let unknownTypeLogged = Mutex<Set<String>>([])
+    private let dispatcherBox = Mutex<PushDispatcher<XdsConnection>?>(nil)
+    private let debouncerBox = Mutex<Debouncer?>(nil)
+
+    public init(config: DiscoveryServerConfig = DiscoveryServerConfig(), registry: RegistrySnapshot,
+                metrics: XdsMetrics = XdsMetrics()) {
+        self.config = config
+        self.metrics = metrics
+        self.queue = PushQueue(capacity: config.maxStreams)
+        self.store = Mutex(registry)
+        self.current = Mutex(PushContext(version: 1, registry: registry))
+        metrics.services.set(registry.count)
+    }
+
+    // MARK: lifecycle
+
+    public func start() {
+        let dispatcher = PushDispatcher(queue: queue, throttle: config.pushThrottle, workers: config.pushWorkers,
+                                        onDequeue: { [metrics] r in
+            metrics.proxyQueueTime.observe(nanos: MonotonicClock.nanos() &- r.start)
+            for (reason, n) in r.reason ?? [:] { metrics.pushTriggers[reason]?.inc(n) }
+        }) { [self] job in pushConnection(job.item, job.request, done: job.done) }
+        let debouncer = Debouncer(options: config.debounce, onPushed: { [metrics] _, nanos in
+            metrics.debounceTime.observe(nanos: nanos)
+        }) { [self] r in push(r) }
+        dispatcherBox.withLock { $0 = dispatcher }
+        debouncerBox.withLock { $0 = debouncer }
+        dispatcher.start()
+        debouncer.start()
+    }
+
+    public func stop() {
+        debouncerBox.withLock { $0 }?.stop()
+        dispatcherBox.withLock { $0 }?.stop()
+    }
+
+    public var dispatcher: PushDispatcher<XdsConnection>? { dispatcherBox.withLock { $0 } }
+    public var debouncer: Debouncer? { debouncerBox.withLock { $0 } }
+
+    // MARK: config
+
+    public var pushContext: PushContext { current.withLock { $0 } }
+    public var registry: RegistrySnapshot { store.withLock { $0 } }
+
+    /// Replaces the registry and pushes what changed: services added, removed or reshaped as a
+    /// full push, endpoint-only changes as incremental EDS.
+    @discardableResult
+    public func updateRegistry(_ snapshot: RegistrySnapshot) -> RegistryDiff {
+        let diff = store.withLock { old -> RegistryDiff in
+            let d = RegistryDiff(from: old, to: snapshot)
+            old = snapshot
+            return d
+        }
+        if !diff.fullChanges.isEmpty {
+            metrics.inboundConfig.inc()
+            configUpdate(PushRequest(full: true, configsUpdated: diff.fullChanges.union(diff.endpointChanges),
+                                     reason: [.service: diff.fullChanges.count]))
+        } else if !diff.endpointChanges.isEmpty {
+            metrics.inboundEDS.inc()
+            configUpdate(PushRequest(full: false, configsUpdated: diff.endpointChanges,
+                                     reason: [.endpoint: diff.endpointChanges.count]))
+        }
+        return diff
+    }
+
+    /// Istio's ConfigUpdate: into the debouncer.
+    public func configUpdate(_ request: PushRequest) {
+        if let d = debouncer { d.configUpdate(request) } else { push(request) }
+    }
+
+    /// A debounced push: a new PushContext (or, for endpoint-only changes, a cheap copy), then
+    /// every connection into the push queue with the same request.
+    public func push(_ request: PushRequest) {
+        let t0 = MonotonicClock.nanos()
+        let latest = registry
+        let ctx = buildLock.withLock { version -> PushContext in
+            version += 1
+            let old = current.withLock { $0 }
+            let next: PushContext
+            if request.full || request.forced {
+                next = PushContext(version: version, registry: latest)
+            } else {
+                next = old.withUpdatedEndpoints(version: version, updated: request.configsUpdated ?? [], latest: latest)
+            }
+            current.withLock { $0 = next }
+            return next
+        }
+        metrics.pushContextInit.observe(nanos: MonotonicClock.nanos() &- t0)
+        metrics.services.set(ctx.serviceCount)
+        var r = request
+        r.push = ctx
+        r.start = MonotonicClock.nanos()
+        let conns = connections.withLock { Array($0.values) }
+        Log.info("push", ["version": ctx.version, "full": request.full, "services": ctx.serviceCount,
+                          "connections": conns.count, "reason": request.reasonSummary,
+                          "configs": request.configsUpdated?.count ?? 0])
+        for c in conns { queue.enqueue(c, r) }
+    }
+
+    /// Pushes the current PushContext to everyone (Istio's /debug/adsz?push=true).
+    public func pushAll(reason: TriggerReason) {
+        var r = PushRequest(full: true, forced: true, reason: [reason: 1], start: MonotonicClock.nanos(), push: pushContext)
+        r.configsUpdated = []
+        for c in connections.withLock({ Array($0.values) }) { queue.enqueue(c, r) }
+    }
+
+    // MARK: connections
+
+    /// A new ADS stream. It takes part in pushes once its first request names the node.
+    public func newConnection(transport: any XdsTransport) -> XdsConnection {
+        XdsConnection(id: nextConnectionID.wrappingAdd(1, ordering: .relaxed).newValue, transport: transport)
+    }
+
+    public func disconnect(_ conn: XdsConnection) {
+        conn.markClosed()
+        let removed = connections.withLock { $0.removeValue(forKey: conn.id) } != nil
+        if removed {
+            metrics.xdsClients.add(-1)
+            Log.info("ads_disconnect", ["conn": conn.connectionID, "peer": conn.peer])
+        }
+    }
+
+    public var connectionCount: Int { connections.withLock { $0.count } }
+    public var allConnections: [XdsConnection] { connections.withLock { Array($0.values) }.sorted { $0.id < $1.id } }
+
+    // MARK: requests (the stream's loop thread)
+
+    /// Reads one DiscoveryRequest by the SotW rules and answers it on the stream if needed.
+    public func process(_ request: DiscoveryRequest, on conn: XdsConnection) -> RequestOutcome {
+        guard let type = XdsType(typeURL: request.typeURL) else {
+            let first = unknownTypeLogged.withLock { $0.insert(request.typeURL).inserted }
+            if first { Log.warn("ads_unknown_type", ["peer": conn.peer, "type_url": request.typeURL]) }
+            return .close(GRPCStatus(.invalidArgument, "unknown type_url \"\(request.typeURL)\": fastpilot serves CDS, EDS, LDS and RDS"))
+        }
+        var initialized = false
+        let result = conn.state.withLock { st -> (RequestKind, Proxy)? in
+            if st.proxy == nil {
+                guard let node = request.node else { return nil }
+                st.proxy = Proxy(node: node, defaultNamespace: config.defaultNamespace)
+                initialized = true
+            }
+            return (SotWRules.process(request, type: type, watched: &st.watched), st.proxy!)
+        }
+        guard let (kind, proxy) = result else {
+            return .close(GRPCStatus(.invalidArgument, "the first DiscoveryRequest on a stream must carry node"))
+        }
+        if initialized, let status = register(conn, proxy) { return .close(status) }
+        switch kind {
+        case let .nack(message):
+            metrics.rejects[type.rawValue].inc()
+            Log.warn("ads_nack", ["type": type, "conn": conn.connectionID, "version": request.versionInfo,
+                                  "nonce": request.responseNonce, "error": message])
+        case .stale:
+            metrics.expiredNonce[type.rawValue].inc()
+            Log.debug("ads_stale_nonce", ["type": type, "conn": conn.connectionID, "nonce": request.responseNonce])
+        case .unsubscribe:
+            Log.debug("ads_unsubscribe", ["type": type, "conn": conn.connectionID])
+        case .initial, .ack:
+            break
+        }
+        guard kind.respond else { return .ok }
+        respond(type, conn: conn, proxy: proxy)
+        return .ok
+    }
+
+    private func register(_ conn: XdsConnection, _ proxy: Proxy) -> GRPCStatus? {
+        let count = connections.withLock { c -> Int? in
+            if c.count >= queue.capacity { return nil }
+            c[conn.id] = conn
+            return c.count
+        }
+        guard count != nil else {
+            Log.warn("ads_refused", ["peer": conn.peer, "node": proxy.id, "reason": "max_streams", "limit": queue.capacity])
+            return GRPCStatus(.resourceExhausted, "too many ADS streams (limit \(queue.capacity))")
+        }
+        metrics.xdsClients.add(1)
+        if proxy.id.isEmpty {
+            Log.warn("ads_connect", ["conn": conn.connectionID, "peer": conn.peer, "namespace": proxy.namespace,
+                                     "note": "empty node id: answered, never pushed"])
+        } else {
+            Log.info("ads_connect", ["conn": conn.connectionID, "peer": conn.peer, "namespace": proxy.namespace,
+                                     "user_agent": proxy.userAgent])
+        }
+        return nil
+    }
+
+    /// Answers a request with everything the stream watches of `type`, from the newest snapshot.
+    private func respond(_ type: XdsType, conn: XdsConnection, proxy: Proxy) {
+        let push = pushContext
+        let start = MonotonicClock.nanos()
+        guard let watch = conn.state.withLock({ st -> WatchedResource? in
+            if (st.lastPushContext?.version ?? 0) < push.version { st.lastPushContext = push }
+            return st.watched[type]
+        }) else { return }
+        let request = PushRequest(full: true, forced: true, reason: [.proxyrequest: 1], start: start, push: push)
+        let ctx = GeneratorContext(proxy: proxy, watch: watch, request: request, push: push, forRequest: true)
+        guard let r = Generators.generate(type, ctx) else { return }
+        record(r, since: start)
+        conn.deliver([r], done: nil)
+    }
+
+    private func record(_ r: XdsResponse, since start: UInt64) {
+        let i = r.type.rawValue
+        metrics.pushes[i].inc()
+        metrics.configSize[i].observe(value: Double(r.body.bytes.count))
+        metrics.pushTime[i].observe(nanos: MonotonicClock.nanos() &- start)
+    }
+
+    // MARK: pushes (worker threads)
+
+    /// Istio's pushConnection: scope the request to the proxy, generate the types it watches
+    /// that the change touches, and write them. `done` runs when they are written.
+    func pushConnection(_ conn: XdsConnection, _ request: PushRequest, done: PushDone) {
+        guard !conn.isClosed, let push = request.push else { done(); return }
+        let (proxy, watched, before) = conn.state.withLock { ($0.proxy, $0.watched, $0.lastPushContext) }
+        guard let proxy, !proxy.id.isEmpty else { done(); return }
+        guard let scoped = ProxyNeedsPush.evaluate(proxy: proxy, request: request, now: push, before: before) else {
+            done()
+            return
+        }
+        let start = MonotonicClock.nanos()
+        var responses: [XdsResponse] = []
+        for type in XdsType.pushOrder {
+            guard let watch = watched[type], Generators.needsPush(type, scoped) else { continue }
+            let ctx = GeneratorContext(proxy: proxy, watch: watch, request: scoped, push: push, forRequest: false)
+            if let r = Generators.generate(type, ctx) {
+                record(r, since: start)
+                responses.append(r)
+            }
+        }
+        conn.state.withLock { st in
+            if (st.lastPushContext?.version ?? 0) < push.version { st.lastPushContext = push }
+            st.pushes += 1
+        }
+        guard !responses.isEmpty else { done(); return }
+        let queued = request.start
+        let metrics = self.metrics
+        conn.deliver(responses, done: PushDone {
+            metrics.convergenceTime.observe(nanos: MonotonicClock.nanos() &- queued)
+            done()
+        })
+    }
+}
+
+public enum System {
+    /// Online CPUs: the default number of I/O loops and push workers.
+    public static let coreCount: Int = {
+        let n = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        return n > 0 ? n : 1
+    }()
+}

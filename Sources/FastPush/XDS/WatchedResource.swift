@@ -1,0 +1,91 @@
+/// What one stream watches of one type, and where its ACKs stand (Istio's WatchedResource).
+public struct WatchedResource: Sendable {
+    public let type: XdsType
+    public var names: SubscriptionSet
+    /// CDS/LDS subscribed with no names or "*": everything the proxy can see.
+    public var wildcard: Bool
+    public var nonceSent = ""
+    public var nonceAcked = ""
+    public var versionSent = ""
+    public var versionAcked = ""
+    /// Set on EDS when CDS is (re)requested: Envoy waits for EDS to finish warming clusters,
+    /// so the next EDS ACK is answered (envoyproxy/envoy#13009).
+    public var alwaysRespond = false
+    public var lastError: String?
+    /// Wall-clock seconds of the last response, for debug output.
+    public var lastSendTime: Double = 0
+    /// The PushContext version of the last complete (non-partial) response: older responses
+    /// still in flight from a worker are dropped instead of rolling the client back.
+    public var lastFullVersion: UInt64 = 0
+    /// Hash of the last response body: a push identical to it is not sent again.
+    public var lastBodyHash: UInt64?
+
+    public init(type: XdsType, names: [String]) {
+        self.type = type
+        self.names = SubscriptionSet.of(names.filter { $0 != "*" })
+        self.wildcard = type.isWildcardType && (names.isEmpty || names.contains("*"))
+    }
+}
+
+/// How a request was read (Istio's ShouldRespond).
+public enum RequestKind: Equatable, Sendable {
+    /// First request on the stream for this type, or a reconnect: respond.
+    case initial
+    /// ACK of the last response. `respond` when the subscription grew (or warming).
+    case ack(respond: Bool)
+    /// NACK: record the error, never answer (that would loop).
+    case nack(String)
+    /// Nonce of an older response: ignore.
+    case stale
+    /// No names for a non-wildcard type: drop the watch.
+    case unsubscribe
+
+    public var respond: Bool {
+        switch self {
+        case .initial: true
+        case let .ack(r): r
+        default: false
+        }
+    }
+}
+
+/// The SotW request rules of istio-push-semantics.md section 8.2, on one stream's watches.
+/// Pure: no I/O, no locks; the caller holds the connection state.
+public enum SotWRules {
+    public static func process(_ request: DiscoveryRequest, type: XdsType,
+                               watched: inout [XdsType: WatchedResource]) -> RequestKind {
+        if let err = request.errorDetail {
+            let msg = "code \(err.code): \(err.message)"
+            watched[type]?.lastError = msg
+            return .nack(msg)
+        }
+        if request.resourceNames.isEmpty && !type.isWildcardType {
+            watched[type] = nil
+            return .unsubscribe
+        }
+        guard let previous = watched[type], !request.responseNonce.isEmpty else {
+            watched[type] = WatchedResource(type: type, names: request.resourceNames)
+            if type == .cds { watched[.eds]?.alwaysRespond = true }
+            return .initial
+        }
+        guard request.responseNonce == previous.nonceSent else { return .stale }
+        var w = previous
+        w.lastError = nil
+        w.nonceAcked = request.responseNonce
+        w.versionAcked = request.versionInfo
+        let updated = WatchedResource(type: type, names: request.resourceNames)
+        w.names = updated.names
+        w.wildcard = updated.wildcard
+        var respond = false
+        if w.alwaysRespond {
+            w.alwaysRespond = false
+            respond = true
+        } else if w.names != previous.names || w.wildcard != previous.wildcard {
+            // Only removals on a non-wildcard type need no answer: absence is not deletion there.
+            let added = !w.names.nameSet.isSubset(of: previous.names.nameSet) || (w.wildcard && !previous.wildcard)
+            respond = type.isWildcardType || added
+        }
+        watched[type] = w
+        return .ack(respond: respond)
+    }
+}

@@ -1,0 +1,87 @@
+import Synchronization
+
+/// One ADS stream (Istio's Connection; the seed's XdsConnection): the proxy behind it, what it
+/// watches, and its place in the push queue. Requests arrive on the stream's loop thread;
+/// pushes are generated on worker threads and written back on the loop thread, so the watch
+/// state sits behind a mutex held only for a few field updates.
+public final class XdsConnection: PushQueueItem, Sendable {
+    public struct State: Sendable {
+        public var proxy: Proxy?
+        public var watched: [XdsType: WatchedResource] = [:]
+        var nonceCounter: UInt64 = 0
+        /// The snapshot of the last push or response: ProxyNeedsPush checks what the proxy
+        /// saw before against what it sees now.
+        public var lastPushContext: PushContext?
+        public var lastPushVersion: UInt64 = 0
+        public var pushes = 0
+    }
+
+    public let id: UInt64
+    public let transport: any XdsTransport
+    public let connectedAt: Double
+    public let pushQueueLink = PushQueueLink()
+    let state = Mutex(State())
+    private let closedFlag = Atomic<Bool>(false)
+
+    public init(id: UInt64, transport: any XdsTransport) {
+        self.id = id
+        self.transport = transport
+        self.connectedAt = WallClock.seconds()
+    }
+
+    public var peer: String { transport.peer }
+    public var isClosed: Bool { closedFlag.load(ordering: .acquiring) }
+    func markClosed() { closedFlag.store(true, ordering: .releasing) }
+
+    public var proxy: Proxy? { state.withLock { $0.proxy } }
+    public var snapshot: State { state.withLock { $0 } }
+
+    /// Istio's conID: proxy id and a process-wide counter.
+    public var connectionID: String { "\(proxy?.id ?? "")-\(id)" }
+
+    /// Writes responses in order on the stream's thread. `done` runs once all are written, or
+    /// at once if the stream is gone or nothing needed sending.
+    public func deliver(_ responses: [XdsResponse], done: PushDone?) {
+        guard !responses.isEmpty else { done?(); return }
+        transport.withStream { [self] stream in
+            guard let stream, stream.isOpen else { done?(); return }
+            var last: (XdsResponse, SmallBytes)?
+            for r in responses {
+                guard let tail = stamp(r) else { continue }
+                if let (lr, lt) = last { stream.write(body: ByteSlice(lr.body.bytes), tail: lt, completion: nil) }
+                last = (r, tail)
+            }
+            guard let (lr, lt) = last else { done?(); return }
+            if let done {
+                stream.write(body: ByteSlice(lr.body.bytes), tail: lt) { _ in done() }
+            } else {
+                stream.write(body: ByteSlice(lr.body.bytes), tail: lt, completion: nil)
+            }
+        }
+    }
+
+    /// Assigns the nonce and records the send, or returns nil when the response must not go
+    /// out: the type is no longer watched, a newer complete response went first, or (for a
+    /// push) the client already has exactly these bytes.
+    func stamp(_ r: XdsResponse) -> SmallBytes? {
+        state.withLock { st -> SmallBytes? in
+            guard var w = st.watched[r.type] else { return nil }
+            if r.version < w.lastFullVersion || (!r.full && r.version == w.lastFullVersion && !r.forced) { return nil }
+            if !r.forced && w.lastBodyHash == r.body.hash { return nil }
+            st.nonceCounter &+= 1
+            let nonce = String(st.nonceCounter)
+            let version = String(r.version)
+            w.nonceSent = nonce
+            w.versionSent = version
+            w.lastSendTime = WallClock.seconds()
+            w.lastBodyHash = r.body.hash
+            if r.full { w.lastFullVersion = Swift.max(w.lastFullVersion, r.version) }
+            st.watched[r.type] = w
+            var tail = SmallBytes()
+            tail.append(max: DiscoveryResponseTail.size(version: version, nonce: nonce)) { buf in
+                DiscoveryResponseTail.encode(version: version, nonce: nonce, into: buf.baseAddress!)
+            }
+            return tail
+        }
+    }
+}
