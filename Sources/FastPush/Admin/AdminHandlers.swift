@@ -7,12 +7,18 @@ public final class AdminHandlers: Sendable {
     }
 
     public func handle(_ r: HTTPRequest) -> HTTPResponse {
+        if r.path.hasPrefix(ServiceEntryAPI.prefix) { return ServiceEntryAPI.handle(r, server: server) }
         switch (r.method, r.path) {
         case ("GET", "/ready"):
             return HTTPResponse(status: 200, text: "ready\n")
         case ("GET", "/metrics"):
             return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(server.metrics.registry.render().utf8))
         case ("GET", "/debug/adsz"):
+            if r.query["push"] == "true" {
+                let n = server.connectionCount
+                server.pushAll(reason: .debug)
+                return HTTPResponse(status: 200, text: "Pushed to \(n) servers\n")
+            }
             return .json(200, DebugViews.adsz(server, proxyID: r.query["proxyID"]))
         case ("GET", "/debug/syncz"):
             return .json(200, DebugViews.syncz(server, namespace: r.query["namespace"]))

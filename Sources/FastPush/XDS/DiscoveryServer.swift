@@ -83,9 +83,16 @@ public final class DiscoveryServer: Sendable {
     /// full push, endpoint-only changes as incremental EDS.
     @discardableResult
     public func updateRegistry(_ snapshot: RegistrySnapshot) -> RegistryDiff {
+        modifyRegistry { _ in snapshot }
+    }
+
+    /// Read-modify-write of the registry (the admin API edits one ServiceEntry at a time).
+    @discardableResult
+    public func modifyRegistry(_ change: (RegistrySnapshot) -> RegistrySnapshot) -> RegistryDiff {
         let diff = store.withLock { old -> RegistryDiff in
-            let d = RegistryDiff(from: old, to: snapshot)
-            old = snapshot
+            let new = change(old)
+            let d = RegistryDiff(from: old, to: new)
+            old = new
             return d
         }
         if !diff.fullChanges.isEmpty {
