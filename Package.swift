@@ -5,7 +5,6 @@ let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "fastpilot",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "FastPush", targets: ["FastPush"]),
         .executable(name: "fastpilot", targets: ["fastpilot"]),
@@ -19,6 +18,8 @@ let package = Package(
             providers: [.apt(["libnghttp2-dev"])]),
         .target(name: "FastPush", dependencies: ["CUring", "CNghttp2"], swiftSettings: strict),
         .executableTarget(name: "fastpilot", dependencies: ["FastPush"], swiftSettings: strict),
+        .executableTarget(name: "fastpilot-bench", dependencies: ["FastPush"], path: "Benchmarks/fastpilot-bench",
+                          swiftSettings: strict),
         .testTarget(name: "FastPushTests", dependencies: ["FastPush"], swiftSettings: strict),
     ]
 )

@@ -4,6 +4,46 @@ public enum TriggerReason: String, Sendable, Hashable, CaseIterable {
     case secret, networks, proxyrequest, dependentresource = "depdendentresource", namespace, cluster, tag
 }
 
+extension TriggerReason {
+    /// Position in `allCases`: the slot in ReasonStats.
+    var slot: Int {
+        switch self {
+        case .endpoint: 0; case .headlessendpoint: 1; case .config: 2; case .service: 3
+        case .proxy: 4; case .global: 5; case .ambient: 6; case .unknown: 7; case .debug: 8
+        case .secret: 9; case .networks: 10; case .proxyrequest: 11; case .dependentresource: 12
+        case .namespace: 13; case .cluster: 14; case .tag: 15
+        }
+    }
+}
+
+/// Istio's ReasonStats (`map[TriggerReason]int`) stored inline: merging two requests, which
+/// the push queue does on every repeat enqueue, adds sixteen counters instead of allocating a
+/// dictionary. Reads like a dictionary.
+public struct ReasonStats: Sendable, Equatable, Hashable, ExpressibleByDictionaryLiteral, Sequence {
+    private var counts = SIMD16<Int32>()
+
+    public init() {}
+
+    public init(dictionaryLiteral elements: (TriggerReason, Int)...) {
+        for (r, n) in elements { counts[r.slot] &+= Int32(truncatingIfNeeded: n) }
+    }
+
+    public subscript(_ r: TriggerReason) -> Int? {
+        get { counts[r.slot] == 0 ? nil : Int(counts[r.slot]) }
+        set { counts[r.slot] = Int32(truncatingIfNeeded: newValue ?? 0) }
+    }
+
+    public var isEmpty: Bool { counts == SIMD16<Int32>() }
+    public var count: Int { (0..<16).reduce(0) { $0 + (counts[$1] != 0 ? 1 : 0) } }
+    public var keys: [TriggerReason] { map(\.key) }
+
+    public mutating func add(_ other: ReasonStats) { counts &+= other.counts }
+
+    public func makeIterator() -> IndexingIterator<[(key: TriggerReason, value: Int)]> {
+        TriggerReason.allCases.compactMap { r in self[r].map { (key: r, value: $0) } }.makeIterator()
+    }
+}
+
 /// What changed and what to push: Istio's model.PushRequest (R1.30: with the `Full` flag).
 public struct PushRequest: Sendable {
     /// False: incremental (endpoint-only) push; CDS, LDS and RDS stay silent.
@@ -13,14 +53,14 @@ public struct PushRequest: Sendable {
     /// What changed; nil and empty differ only for merging (≥1.26: empty means "nothing").
     public var configsUpdated: Set<ConfigKey>?
     /// Counts per reason, never deduplicated.
-    public var reason: [TriggerReason: Int]?
+    public var reason: ReasonStats?
     /// When the request entered the push queue (monotonic nanoseconds; 0 = unset).
     public var start: UInt64
     /// The snapshot to push; nil while debouncing.
     public var push: PushContext?
 
     public init(full: Bool = false, forced: Bool = false, configsUpdated: Set<ConfigKey>? = nil,
-                reason: [TriggerReason: Int]? = nil, start: UInt64 = 0, push: PushContext? = nil) {
+                reason: ReasonStats? = nil, start: UInt64 = 0, push: PushContext? = nil) {
         self.full = full
         self.forced = forced
         self.configsUpdated = configsUpdated
@@ -33,36 +73,66 @@ public struct PushRequest: Sendable {
     /// united, push replaced only by a non-nil one.
     public mutating func merge(_ other: PushRequest?) {
         guard let other else { return }
-        if other.reason != nil {
-            var r = reason ?? [:]
-            for (k, v) in other.reason! { r[k, default: 0] += v }
-            reason = r
+        if let o = other.reason {
+            if reason == nil { reason = o } else { reason!.add(o) }
         }
         full = full || other.full
         forced = forced || other.forced
         if let p = other.push { push = p }
-        if let cu = other.configsUpdated {
-            if configsUpdated == nil { configsUpdated = cu } else { configsUpdated!.formUnion(cu) }
-        }
+        configsUpdated = Self.union(configsUpdated, other.configsUpdated)
     }
 
     /// The push queue's merge: like `merge`, but takes the other's push even when nil, and
     /// builds a new value (inputs are shared by every connection).
     public func copyMerge(_ other: PushRequest?) -> PushRequest {
         guard let other else { return self }
-        var reason: [TriggerReason: Int]?
-        if self.reason != nil || other.reason != nil {
-            var r: [TriggerReason: Int] = [:]
-            for (k, v) in self.reason ?? [:] { r[k, default: 0] += v }
-            for (k, v) in other.reason ?? [:] { r[k, default: 0] += v }
-            reason = r
+        var reason = self.reason
+        if let o = other.reason {
+            if reason == nil { reason = o } else { reason!.add(o) }
         }
-        var cu: Set<ConfigKey>?
-        if configsUpdated != nil || other.configsUpdated != nil {
-            cu = (configsUpdated ?? []).union(other.configsUpdated ?? [])
-        }
-        return PushRequest(full: full || other.full, forced: forced || other.forced, configsUpdated: cu,
+        return PushRequest(full: full || other.full, forced: forced || other.forced,
+                           configsUpdated: Self.union(configsUpdated, other.configsUpdated),
                            reason: reason, start: start, push: other.push)
+    }
+
+    /// `self = self.copyMerge(other)`, without building a new value: the push queue merges
+    /// into a connection's private pending request, so in place is safe, and it keeps a
+    /// repeat enqueue free of allocations and reference-count traffic.
+    public mutating func absorb(_ other: borrowing PushRequest) {
+        full = full || other.full
+        forced = forced || other.forced
+        if let o = other.reason {
+            if reason == nil { reason = o } else { reason!.add(o) }
+        }
+        if other.configsUpdated != nil {
+            if configsUpdated == nil {
+                configsUpdated = other.configsUpdated
+            } else if !Self.contains(configsUpdated.unsafelyUnwrapped, other.configsUpdated.unsafelyUnwrapped) {
+                configsUpdated!.formUnion(other.configsUpdated.unsafelyUnwrapped)
+            }
+        }
+        if push !== other.push { push = other.push }
+    }
+
+    @inline(__always)
+    static func contains(_ a: Set<ConfigKey>, _ b: Set<ConfigKey>) -> Bool {
+        if b.count > a.count { return false }
+        var i = b.startIndex
+        while i != b.endIndex {
+            if !a.contains(b[i]) { return false }
+            i = b.index(after: i)
+        }
+        return true
+    }
+
+    /// A new set only when neither side already holds the other: a repeat enqueue of the same
+    /// push shares storage instead of allocating.
+    static func union(_ a: Set<ConfigKey>?, _ b: Set<ConfigKey>?) -> Set<ConfigKey>? {
+        guard let a else { return b }
+        guard let b else { return a }
+        if b.isSubset(of: a) { return a }
+        if a.isSubset(of: b) { return b }
+        return a.union(b)
     }
 
     /// nil-aware forms: `nil ⊕ x = x`, `x ⊕ nil = x`.

@@ -9,9 +9,13 @@ public final class PushQueueLink: Sendable {
     static let idle: UInt8 = 0, queued: UInt8 = 1, processing: UInt8 = 2, dirty: UInt8 = 3
 
     let state = Atomic<UInt8>(0)
-    /// The merged request waiting for this connection. A tiny per-connection lock: merging two
-    /// requests is a set union, which no single atomic can do.
+    /// The merged individual request waiting for this connection. A tiny per-connection lock:
+    /// merging two requests is a set union, which no single atomic can do.
     let pending = Mutex<PushRequest?>(nil)
+    /// Broadcast pushes: the newest published request this connection was enqueued with, and
+    /// the newest one handed out. Only an atomic max on the enqueue path.
+    let broadcastUpTo = Atomic<UInt64>(0)
+    let broadcastDone = Atomic<UInt64>(0)
 
     public init() {}
 
@@ -35,6 +39,7 @@ public protocol PushQueueItem: AnyObject, Sendable {
 /// parks the consumer on a semaphore: no CPU at idle.
 public final class PushQueue<Item: PushQueueItem>: Sendable {
     private let ring: MPSCRing<Item>
+    public let log = RequestLog()
     private let parker = Semaphore()
     private let sleepers = Atomic<Int>(0)
     private let shuttingDown = Atomic<Bool>(false)
@@ -49,10 +54,42 @@ public final class PushQueue<Item: PushQueueItem>: Sendable {
     /// Connections waiting in the ring (Istio's Pending()).
     public var pending: Int { queued.load(ordering: .relaxed) }
 
-    public func enqueue(_ item: Item, _ request: PushRequest) {
+    /// Publishes a request that will go to many connections (a full push): enqueue them with
+    /// `enqueue(_:published:)`.
+    public func publish(_ request: PushRequest) -> UInt64 { log.publish(request) }
+
+    /// A connection joining: broadcasts published before now are not its business (it answers
+    /// its own requests from the newest snapshot).
+    public func register(_ item: Item) {
+        let now = log.latest
+        item.pushQueueLink.broadcastDone.store(now, ordering: .relaxed)
+        item.pushQueueLink.broadcastUpTo.store(now, ordering: .relaxed)
+    }
+
+    /// The fan-out path: no lock, no merge, no allocation per connection.
+    public func enqueue(_ item: Item, published seq: UInt64) {
         guard !shuttingDown.load(ordering: .acquiring) else { return }
         let link = item.pushQueueLink
-        link.pending.withLock { $0 = PushRequest.copyMerge($0, request) }
+        var cur = link.broadcastUpTo.load(ordering: .relaxed)
+        while cur < seq {
+            let r = link.broadcastUpTo.compareExchange(expected: cur, desired: seq, ordering: .sequentiallyConsistent)
+            if r.exchanged { break }
+            cur = r.original
+        }
+        mark(item, link)
+    }
+
+    /// Istio's Enqueue: merges `request` into the connection's pending one.
+    public func enqueue(_ item: Item, _ request: borrowing PushRequest) {
+        guard !shuttingDown.load(ordering: .acquiring) else { return }
+        let link = item.pushQueueLink
+        link.pending.withLock { pending in
+            if pending == nil { pending = copy request } else { pending!.absorb(request) }
+        }
+        mark(item, link)
+    }
+
+    private func mark(_ item: Item, _ link: PushQueueLink) {
         while true {
             switch link.state.load(ordering: .acquiring) {
             case PushQueueLink.idle:
@@ -82,7 +119,30 @@ public final class PushQueue<Item: PushQueueItem>: Sendable {
             if spins == 1 { Log.error("push_queue_full", ["capacity": ring.size]) }
             _ = sched_yield()
         }
-        if sleepers.load(ordering: .sequentiallyConsistent) > 0 { parker.signal() }
+        wakeOne()
+    }
+
+    /// Claims one parked consumer (by taking it off `sleepers`) and wakes it: one semaphore
+    /// post per park, however many producers race here.
+    private func wakeOne() {
+        var s = sleepers.load(ordering: .sequentiallyConsistent)
+        while s > 0 {
+            let r = sleepers.compareExchange(expected: s, desired: s - 1, ordering: .sequentiallyConsistent)
+            if r.exchanged { parker.signal(); return }
+            s = r.original
+        }
+    }
+
+    /// Undoes a park registration. If a producer already claimed it, its post is on the way
+    /// and is consumed here, so no token is left behind.
+    private func unpark() {
+        var s = sleepers.load(ordering: .sequentiallyConsistent)
+        while s > 0 {
+            let r = sleepers.compareExchange(expected: s, desired: s - 1, ordering: .sequentiallyConsistent)
+            if r.exchanged { return }
+            s = r.original
+        }
+        parker.wait()
     }
 
     /// Blocks until a connection is ready. nil once shut down and drained, or on timeout.
@@ -93,7 +153,15 @@ public final class PushQueue<Item: PushQueueItem>: Sendable {
                 queued.wrappingAdd(-1, ordering: .relaxed)
                 let link = item.pushQueueLink
                 link.state.store(PushQueueLink.processing, ordering: .sequentiallyConsistent)
-                if let request = link.pending.withLock({ r -> PushRequest? in defer { r = nil }; return r }) {
+                let individual = link.pending.withLock { r -> PushRequest? in defer { r = nil }; return r }
+                let upTo = link.broadcastUpTo.load(ordering: .sequentiallyConsistent)
+                let done = link.broadcastDone.load(ordering: .relaxed)
+                var broadcast: PushRequest?
+                if upTo > done {
+                    broadcast = log.merged(after: done, upTo: upTo)
+                    link.broadcastDone.store(upTo, ordering: .relaxed)
+                }
+                if let request = Self.combine(individual, broadcast) {
                     return (item, request)
                 }
                 // Re-queued by a dirty mark whose request we already took: nothing to do.
@@ -101,21 +169,38 @@ public final class PushQueue<Item: PushQueueItem>: Sendable {
                 continue
             }
             if shuttingDown.load(ordering: .acquiring) { return nil }
+            // A short spin first: under load the next connection is usually a moment away,
+            // and a park/wake pair costs two syscalls.
+            var spins = 0
+            while spins < 256 && ring.isEmpty { spins += 1 }
+            if !ring.isEmpty { continue }
             sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
             if !ring.isEmpty || shuttingDown.load(ordering: .sequentiallyConsistent) {
-                sleepers.wrappingAdd(-1, ordering: .sequentiallyConsistent)
+                unpark()
                 continue
             }
             if let deadline {
                 let now = MonotonicClock.nanos()
-                let woke = now < deadline && parker.wait(timeoutNanos: deadline - now)
-                sleepers.wrappingAdd(-1, ordering: .sequentiallyConsistent)
-                if !woke && ring.isEmpty { return nil }
+                if !(now < deadline && parker.wait(timeoutNanos: deadline - now)) {
+                    unpark()
+                    if ring.isEmpty { return nil }
+                }
             } else {
                 parker.wait()
-                sleepers.wrappingAdd(-1, ordering: .sequentiallyConsistent)
             }
         }
+    }
+
+    /// Individual and broadcast requests merged: the older start, the newer snapshot.
+    static func combine(_ a: PushRequest?, _ b: PushRequest?) -> PushRequest? {
+        guard var a else { return b }
+        guard let b else { return a }
+        let start = min(a.start == 0 ? b.start : a.start, b.start == 0 ? a.start : b.start)
+        let newer = (b.push?.version ?? 0) >= (a.push?.version ?? 0) ? b.push : a.push
+        a.absorb(b)
+        a.start = start
+        a.push = newer
+        return a
     }
 
     /// The connection's push finished (written, closed or failed). A request that arrived
@@ -142,6 +227,6 @@ public final class PushQueue<Item: PushQueueItem>: Sendable {
     /// Stops accepting; what is queued is still handed out, then dequeue returns nil.
     public func shutDown() {
         shuttingDown.store(true, ordering: .sequentiallyConsistent)
-        for _ in 0..<max(1, sleepers.load(ordering: .sequentiallyConsistent)) { parker.signal() }
+        while sleepers.load(ordering: .sequentiallyConsistent) > 0 { wakeOne() }
     }
 }

@@ -55,7 +55,7 @@ public final class DiscoveryServer: Sendable {
         let dispatcher = PushDispatcher(queue: queue, throttle: config.pushThrottle, workers: config.pushWorkers,
                                         onDequeue: { [metrics] r in
             metrics.proxyQueueTime.observe(nanos: MonotonicClock.nanos() &- r.start)
-            for (reason, n) in r.reason ?? [:] { metrics.pushTriggers[reason]?.inc(n) }
+            for (reason, n) in r.reason ?? ReasonStats() { metrics.pushTriggers[reason]?.inc(n) }
         }) { [self] job in pushConnection(job.item, job.request, done: job.done) }
         let debouncer = Debouncer(options: config.debounce, onPushed: { [metrics] _, nanos in
             metrics.debounceTime.observe(nanos: nanos)
@@ -138,14 +138,16 @@ public final class DiscoveryServer: Sendable {
         Log.info("push", ["version": ctx.version, "full": request.full, "services": ctx.serviceCount,
                           "connections": conns.count, "reason": request.reasonSummary,
                           "configs": request.configsUpdated?.count ?? 0])
-        for c in conns { queue.enqueue(c, r) }
+        let seq = queue.publish(r)
+        for c in conns { queue.enqueue(c, published: seq) }
     }
 
     /// Pushes the current PushContext to everyone (Istio's /debug/adsz?push=true).
     public func pushAll(reason: TriggerReason) {
         var r = PushRequest(full: true, forced: true, reason: [reason: 1], start: MonotonicClock.nanos(), push: pushContext)
         r.configsUpdated = []
-        for c in connections.withLock({ Array($0.values) }) { queue.enqueue(c, r) }
+        let seq = queue.publish(r)
+        for c in connections.withLock({ Array($0.values) }) { queue.enqueue(c, published: seq) }
     }
 
     // MARK: connections
@@ -210,6 +212,7 @@ public final class DiscoveryServer: Sendable {
     private func register(_ conn: XdsConnection, _ proxy: Proxy) -> GRPCStatus? {
         let count = connections.withLock { c -> Int? in
             if c.count >= queue.capacity { return nil }
+            queue.register(conn)
             c[conn.id] = conn
             return c.count
         }
