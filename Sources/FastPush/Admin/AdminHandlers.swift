@@ -8,6 +8,10 @@ public final class AdminHandlers: Sendable {
 
     public func handle(_ r: HTTPRequest) -> HTTPResponse {
         if r.path.hasPrefix(ServiceEntryAPI.prefix) { return ServiceEntryAPI.handle(r, server: server) }
+        if r.path == "/v1/serviceentries" {
+            guard r.method == "GET" else { return .error(405, "method \(r.method) not allowed; use GET") }
+            return .json(200, ServiceEntryAPI.list(server))
+        }
         switch (r.method, r.path) {
         case ("GET", "/ready"):
             return HTTPResponse(status: 200, text: "ready\n")

@@ -64,6 +64,19 @@ enum ServiceEntryAPI {
         return .json(200, "{\"applied\":\(JSONText.quote("\(namespace)/\(name)")),\"push\":\"\(kind)\"}\n")
     }
 
+    /// Every entry, as `kubectl get serviceentries -A -o json` prints a List.
+    static func list(_ server: DiscoveryServer) -> String {
+        var groups: [String: [Service]] = [:]
+        var order: [String] = []
+        for s in server.registry.services {
+            let k = "\(s.namespace)/\(s.configName)"
+            if groups[k] == nil { order.append(k) }
+            groups[k, default: []].append(s)
+        }
+        let items = order.sorted().map { render(groups[$0]!).trimmingTrailingNewline }
+        return "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[\(items.joined(separator: ","))]}\n"
+    }
+
     /// The entry back in ServiceEntry JSON (one object; hosts of one entry share ports and endpoints).
     static func render(_ services: [Service]) -> String {
         let s = services[0]
@@ -93,4 +106,8 @@ enum ServiceEntryAPI {
             + "\"ports\":[\(ports.joined(separator: ","))],\"resolution\":\(str(s.resolution.rawValue)),"
             + "\"endpoints\":[\(endpoints.joined(separator: ","))]\(exportTo)}}\n"
     }
+}
+
+extension String {
+    var trimmingTrailingNewline: String { hasSuffix("\n") ? String(dropLast()) : self }
 }
