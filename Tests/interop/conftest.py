@@ -240,6 +240,42 @@ def endpoint(port_name, port, locality=None, weight=None, address="127.0.0.1"):
     return e
 
 
+def _visible(item, namespace):
+    ns = item["metadata"].get("namespace", "default")
+    export = item["spec"].get("exportTo")
+    if not export or "*" in export:
+        return True
+    if "~" in export:
+        return False
+    return namespace in export or ("." in export and ns == namespace)
+
+
+def expected_view(items, namespace):
+    """What a proxy in `namespace` should see of a registry, by Istio's rules (an oracle
+    written independently of fastpilot): {"clusters": {name: {locality: {"ip:port": weight}}},
+    "routes": {port: {host}}}. Locality is (region, zone, sub_zone); weight None when unset."""
+    clusters, routes = {}, {}
+    for item in items:
+        if not _visible(item, namespace):
+            continue
+        spec = item["spec"]
+        for host in spec["hosts"]:
+            for p in spec["ports"]:
+                name = f"outbound|{p['number']}||{host}"
+                locs, seen = {}, set()
+                for e in spec.get("endpoints", []):
+                    port = e.get("ports", {}).get(p["name"]) or p.get("targetPort") or p["number"]
+                    key = f"{e['address']}:{port}"
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    parts = (e.get("locality", "").split("/") + ["", "", ""])[:3]
+                    locs.setdefault(tuple(parts), {})[key] = e.get("weight") or None
+                clusters[name] = locs
+                routes.setdefault(p["number"], set()).add(host)
+    return {"clusters": clusters, "routes": routes}
+
+
 class Registry:
     """The --registry file. Every write is a temporary file renamed over it (atomic)."""
 

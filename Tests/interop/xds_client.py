@@ -333,11 +333,18 @@ class EnvoyClient(AdsStream):
         return msgs
 
     def pump(self):
-        """Handles (ACKs, follows) every response already received; returns them."""
-        out = self.poll()
-        for r in out:
+        """Handles (ACKs, follows) every response already received, one at a time in order
+        as Envoy does; returns them."""
+        out = []
+        while True:
+            try:
+                r = self._take(0)
+            except StreamEnded:
+                return out
+            if r is None:
+                return out
             self.handle(r)
-        return out
+            out.append(r)
 
 
 def pump_all(clients, until, timeout, settle=1.0):
@@ -362,3 +369,87 @@ def pump_all(clients, until, timeout, settle=1.0):
     for c in clients:
         got[c] += c.pump()
     return got
+
+
+# --------------------------------------------------------------------------------------------
+# Checks on decoded resources: what gRPC's xDS client and Envoy require (see
+# /work/shared/design/grpc-xds-client-notes.md, "Field-level requirements").
+
+def check_cluster(c):
+    """An EDS cluster fed over ADS, with a load-balancing policy gRPC accepts."""
+    assert c.type == cluster_pb2.Cluster.EDS, f"cluster {c.name}: type {c.type}, expected EDS"
+    assert c.HasField("eds_cluster_config"), f"cluster {c.name}: no eds_cluster_config"
+    src = c.eds_cluster_config.eds_config
+    assert src.WhichOneof("config_source_specifier") == "ads", \
+        f"cluster {c.name}: eds_config is {src.WhichOneof('config_source_specifier')}, expected ads"
+    assert c.eds_cluster_config.service_name in ("", c.name), \
+        f"cluster {c.name}: eds service_name {c.eds_cluster_config.service_name!r}"
+    assert c.lb_policy in (cluster_pb2.Cluster.ROUND_ROBIN, cluster_pb2.Cluster.RING_HASH), \
+        f"cluster {c.name}: lb_policy {c.lb_policy} is not supported by gRPC"
+
+
+def cla_endpoints(cla):
+    """{(region, zone, sub_zone): {"127.0.0.1:15051": weight-or-None}} after checking the CLA's
+    structure: locality present and weighted, one entry per (locality, priority), priorities
+    0..N-1, no duplicate address:port, endpoint weights > 0 when set, nothing unhealthy."""
+    from envoy.config.core.v3 import health_check_pb2
+
+    seen_addr = set()
+    seen_loc = set()
+    priorities = set()
+    out = {}
+    for i, le in enumerate(cla.endpoints):
+        where = f"CLA {cla.cluster_name} endpoints[{i}]"
+        assert le.HasField("locality"), f"{where}: locality missing"
+        loc = (le.locality.region, le.locality.zone, le.locality.sub_zone)
+        assert le.HasField("load_balancing_weight") and le.load_balancing_weight.value > 0, \
+            f"{where}: locality weight must be > 0 (gRPC drops the locality otherwise)"
+        assert (loc, le.priority) not in seen_loc, f"{where}: duplicate locality {loc} at priority {le.priority}"
+        seen_loc.add((loc, le.priority))
+        priorities.add(le.priority)
+        eps = out.setdefault(loc, {})
+        for j, lb in enumerate(le.lb_endpoints):
+            sa = lb.endpoint.address.socket_address
+            key = f"{sa.address}:{sa.port_value}"
+            assert sa.address and sa.port_value, f"{where}.lb_endpoints[{j}]: no socket address"
+            assert key not in seen_addr, f"{where}.lb_endpoints[{j}]: duplicate endpoint address {key}"
+            seen_addr.add(key)
+            w = None
+            if lb.HasField("load_balancing_weight"):
+                w = lb.load_balancing_weight.value
+                assert w > 0, f"{where}.lb_endpoints[{j}]: load_balancing_weight must be > 0"
+            assert lb.health_status in (health_check_pb2.UNKNOWN, health_check_pb2.HEALTHY), \
+                f"{where}.lb_endpoints[{j}]: health_status {lb.health_status}"
+            eps[key] = w
+    if priorities:
+        assert sorted(priorities) == list(range(len(priorities))), \
+            f"CLA {cla.cluster_name}: priorities {sorted(priorities)} are not contiguous from 0"
+    return out
+
+
+def check_hcm_rds(hcm, route_name, where):
+    """An HCM that takes route `route_name` over ADS and ends with the Router filter."""
+    assert hcm.WhichOneof("route_specifier") == "rds", f"{where}: HCM route_specifier {hcm.WhichOneof('route_specifier')}"
+    assert hcm.rds.route_config_name == route_name, \
+        f"{where}: RDS name {hcm.rds.route_config_name!r}, expected {route_name!r}"
+    assert hcm.rds.config_source.WhichOneof("config_source_specifier") == "ads", \
+        f"{where}: rds.config_source is {hcm.rds.config_source.WhichOneof('config_source_specifier')}, expected ads"
+    assert hcm.http_filters, f"{where}: no http filters"
+    names = [f.name for f in hcm.http_filters]
+    assert all(names) and len(set(names)) == len(names), f"{where}: http filter names {names}"
+    unpack_router(hcm.http_filters[-1])
+
+
+def check_virtual_host(vh, host, port):
+    """Domains HOST and HOST:PORT; every route has an explicit prefix ("" or "/") and routes
+    to outbound|PORT||HOST."""
+    assert host in vh.domains and f"{host}:{port}" in vh.domains, \
+        f"virtual host {vh.name}: domains {list(vh.domains)} lack {host} or {host}:{port}"
+    assert vh.routes, f"virtual host {vh.name}: no routes"
+    for r in vh.routes:
+        assert r.match.WhichOneof("path_specifier") == "prefix", \
+            f"virtual host {vh.name}: route match path_specifier {r.match.WhichOneof('path_specifier')} (must be prefix, set explicitly)"
+        assert r.match.prefix in ("", "/"), f"virtual host {vh.name}: prefix {r.match.prefix!r}"
+        assert r.WhichOneof("action") == "route", f"virtual host {vh.name}: action {r.WhichOneof('action')}"
+        assert r.route.cluster == f"outbound|{port}||{host}", \
+            f"virtual host {vh.name}: routes to {r.route.cluster!r}"
