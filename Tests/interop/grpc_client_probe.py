@@ -7,6 +7,8 @@
   grpc_client_probe.py ... --follow
       makes RPCs back to back (a short pause between them) until stdin is closed or
       --max-seconds passed; one JSON line per RPC.
+  --target may be repeated: one channel per target in this one process (gRPC then opens one
+  ADS stream per target on one connection), the RPCs take turns over the channels.
 
 The first RPC waits for the xDS resolution (wait_for_ready, --first-timeout). The others do
 not wait_for_ready: an RPC fails as soon as the channel is in TRANSIENT_FAILURE, so a client
@@ -32,7 +34,7 @@ def emit(obj):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--xds-server", required=True)
-    ap.add_argument("--target", required=True)
+    ap.add_argument("--target", required=True, action="append")
     ap.add_argument("--node-id", default="interop-grpc-probe")
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--follow", action="store_true")
@@ -55,8 +57,8 @@ def main():
 
     import grpc
 
-    channel = grpc.insecure_channel(args.target)
-    rpc = channel.unary_unary(ECHO_METHOD)
+    channels = [grpc.insecure_channel(t) for t in args.target]
+    rpcs = [c.unary_unary(ECHO_METHOD) for c in channels]
 
     stop = threading.Event()
     if args.follow:
@@ -74,18 +76,20 @@ def main():
                 break
         elif i >= args.count:
             break
-        first = i == 0
+        k = i % len(rpcs)
+        rpc, target = rpcs[k], args.target[k]
+        first = i < len(rpcs)
         t = time.monotonic()
         try:
             reply = rpc(f"req-{i}".encode(), timeout=args.first_timeout if first else args.timeout,
                         wait_for_ready=True if first else False)
             backend, _, echoed = reply.partition(b":")
             ok = echoed == f"req-{i}".encode()
-            rec = {"i": i, "ok": ok, "backend": backend.decode(), "t": t}
+            rec = {"i": i, "target": target, "ok": ok, "backend": backend.decode(), "t": t}
             if not ok:
                 rec["reply"] = reply.decode(errors="replace")
         except grpc.RpcError as e:
-            rec = {"i": i, "ok": False, "code": e.code().name, "details": e.details(), "t": t}
+            rec = {"i": i, "target": target, "ok": False, "code": e.code().name, "details": e.details(), "t": t}
         if not rec["ok"]:
             failures += 1
             # The reason is only in the status of an RPC that does not wait for ready.
@@ -99,7 +103,8 @@ def main():
         if args.follow:
             stop.wait(args.interval)
     emit({"done": True, "rpcs": i, "failures": failures})
-    channel.close()
+    for c in channels:
+        c.close()
 
 
 if __name__ == "__main__":

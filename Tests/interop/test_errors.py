@@ -1,11 +1,14 @@
 """Stream rules and error paths, with a raw ADS client: reconnect, stale nonce, unsubscribe,
-unknown type_url, missing node, unknown method, oversized message."""
+unknown type_url, missing node, unknown method, oversized message, half-close, unknown
+resource names, and an invalid registry file."""
+import os
+
 import grpc
 import pytest
 from envoy.service.discovery.v3 import discovery_pb2
 
 from conftest import endpoint, service_entry
-from xds_client import CDS, EDS, LDS, RDS, ADS_METHOD, AdsStream, EnvoyClient, make_node, short, unpack
+from xds_client import CDS, EDS, LDS, RDS, AdsStream, EnvoyClient, cla_endpoints, make_node, short, unpack
 
 NS = "interop"
 ECHO = "echo.interop.svc.cluster.local"
@@ -209,3 +212,60 @@ def test_message_over_4mib_is_resource_exhausted(echo_server, streams):
     ok = streams(echo_server.xds_address, make_node("after-huge", namespace=NS))
     ok.send(CDS, [])
     assert unpack(ok.recv(CDS))
+
+
+def test_half_close_ends_stream_ok(echo_server, streams):
+    """The client half-closes after its requests: the server ends the stream with OK."""
+    s = streams(echo_server.xds_address, make_node("half-closing", namespace=NS))
+    s.send(CDS, [])
+    s.ack(s.recv(CDS))
+    s.half_close()
+    code, details = s.wait_end(5)
+    assert code == grpc.StatusCode.OK, (code, details, s.dump())
+
+
+def test_unknown_names_are_answered(echo_server, streams):
+    """Names fastpilot does not know: LDS by name gets a response without that listener (SotW:
+    it does not exist), RDS and EDS get an empty RouteConfiguration / ClusterLoadAssignment of
+    that name (Istio's answers), so a client never waits for its does-not-exist timer."""
+    s = streams(echo_server.xds_address, make_node("asking-for-nothing", namespace=NS))
+    s.send(LDS, ["nosuch.example:1234"])
+    r = s.recv(LDS)
+    assert unpack(r) == [], s.dump()
+    s.ack(r)
+    s.send(RDS, ["nosuch.example:1234"])
+    r = s.recv(RDS)
+    [rc] = unpack(r)
+    assert rc.name == "nosuch.example:1234" and not rc.virtual_hosts
+    s.ack(r)
+    s.send(EDS, ["outbound|1234||nosuch.example"])
+    r = s.recv(EDS)
+    [cla] = unpack(r)
+    assert cla.cluster_name == "outbound|1234||nosuch.example" and not cla.endpoints
+    s.ack(r)
+    s.check_nonces()
+    s.expect_silence(1.0)
+
+
+def test_invalid_registry_keeps_last_good_and_pushes_nothing(echo_server, registry, streams):
+    """A registry file that does not parse is logged (registry_invalid), counted
+    (fastpilot_registry_errors) and ignored: no push; the next valid file is pushed."""
+    c = streams(echo_server.xds_address, make_node("watching-proxy", namespace=NS), cls=EnvoyClient)
+    c.start()
+    c.expect_silence(0.3)
+    before = echo_server.metric("fastpilot_registry_errors")
+    mark = echo_server.mark()
+    tmp = registry.path.with_name("broken.tmp")
+    tmp.write_text('{"apiVersion": "v1", "kind": "List", "items": [ {"kind": ')
+    os.rename(tmp, registry.path)
+    echo_server.wait_log(r"event=registry_invalid", since=mark, timeout=5)
+    assert echo_server.metric("fastpilot_registry_errors") == before + 1
+    c.expect_silence(1.0, "no push for an invalid registry")
+    assert not echo_server.find_log(r"event=push ", since=mark)
+
+    registry.write(echo_items(port=15177))
+    r = c.recv(EDS, timeout=5)
+    c.handle(r)
+    [cla] = unpack(r)
+    assert set(cla_endpoints(cla)[("region-a", "zone-a", "")]) == {"127.0.0.1:15177"}, cla
+    c.expect_silence(1.0)

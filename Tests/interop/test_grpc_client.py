@@ -21,7 +21,10 @@ class Probe:
     """grpc_client_probe.py in its own process; its JSON lines are collected by a thread."""
 
     def __init__(self, xds_address, target, follow=False, count=20):
-        args = [sys.executable, PROBE, "--xds-server", xds_address, "--target", target]
+        targets = [target] if isinstance(target, str) else list(target)
+        args = [sys.executable, PROBE, "--xds-server", xds_address]
+        for t in targets:
+            args += ["--target", t]
         args += ["--follow"] if follow else ["--count", str(count)]
         env = dict(os.environ, GRPC_VERBOSITY="NONE")
         env.pop("GRPC_XDS_BOOTSTRAP", None)
@@ -187,3 +190,68 @@ def test_b_grpc_xds_client_follows_endpoint_move(fastpilot_factory, registry, ba
     assert eds_pushes_after > eds_pushes_before, \
         f'pilot_xds_pushes{{type="eds"}} did not increase: {eds_pushes_before} -> {eds_pushes_after}'
     assert not fp.find_log(r"event=ads_nack"), "\n".join(fp.find_log("event=ads_nack"))
+
+
+def test_a_two_targets_in_one_process(fastpilot_factory, registry, backends, probes):
+    """(a) xds:///HOST:8080 and xds:///HOST:9091 in one process: gRPC opens two ADS streams on
+    one HTTP/2 connection, each with its own node and LDS subscription. Both resolve: 20 RPCs
+    each, all succeed, each target reaches exactly its port's backends."""
+    b = {n: backends(n) for n in ("b1", "b2", "b3", "b4")}
+    registry.write([echo_entry(
+        [{"address": "127.0.0.1", "ports": {"grpc": b["b1"].port, "grpc-second": b["b3"].port},
+          "locality": "region-a/zone-a"},
+         {"address": "127.0.0.1", "ports": {"grpc": b["b2"].port, "grpc-second": b["b4"].port},
+          "locality": "region-b/zone-b"}],
+        ports=((8080, "grpc"), (9091, "grpc-second")))])
+    fp = fastpilot_factory(registry)
+
+    t1, t2 = f"xds:///{HOST}:8080", f"xds:///{HOST}:9091"
+    probe = probes(fp.xds_address, [t1, t2], count=40)
+    records = probe.wait(60)
+    assert len(records) == 40 and all(r["ok"] for r in records), probe.report()
+    assert {r["backend"] for r in records if r["target"] == t1} == {"b1", "b2"}, probe.report()
+    assert {r["backend"] for r in records if r["target"] == t2} == {"b3", "b4"}, probe.report()
+    connects = fp.find_log(r"event=ads_connect")
+    assert len(connects) == 2, "expected two ADS streams:\n" + "\n".join(connects)
+    peers = {l.split("peer=")[1].split()[0] for l in connects}
+    assert len(peers) == 1, f"expected both streams on one connection: {peers}"
+    assert not fp.find_log(r"event=ads_nack"), "\n".join(fp.find_log("event=ads_nack"))
+
+
+def test_grpc_client_survives_server_restart(fastpilot_factory, registry, backends, probes):
+    """The notes' reconnect case with the real client: fastpilot stops while the client makes
+    RPCs (they keep working on the cached config), a new fastpilot starts on the same port,
+    the client reconnects by itself (its first requests carry the old versions and no nonce),
+    and then follows an endpoint move pushed by the new server. No RPC fails throughout."""
+    b1, b2 = backends("b1"), backends("b2")
+    registry.write([echo_entry([endpoint("grpc", b1.port, "region-a/zone-a")])])
+    fp1 = fastpilot_factory(registry)
+    port = fp1.xds_port
+    probe = probes(fp1.xds_address, f"xds:///{HOST}:8080", follow=True)
+
+    deadline = time.monotonic() + 15
+    while not any(r.get("backend") == "b1" for r in probe.snapshot()):
+        assert time.monotonic() < deadline and probe.proc.poll() is None, probe.report()
+        time.sleep(0.05)
+
+    fp1.stop()
+    n_down = len(probe.snapshot())
+    time.sleep(1.5)
+    assert len(probe.snapshot()) > n_down + 10, f"RPCs stalled while the server was down\n{probe.report()}"
+
+    fp2 = fastpilot_factory(registry, "--xds-address", f"127.0.0.1:{port}")
+    assert fp2.xds_port == port
+    fp2.wait_log(r"event=ads_connect .*user_agent=\"gRPC", timeout=15)
+
+    registry.write([echo_entry([endpoint("grpc", b2.port, "region-b/zone-b")])])
+    t_move = time.monotonic()
+    while True:
+        after = [r for r in probe.snapshot() if r["t"] >= t_move]
+        if len(after) >= 10 and all(r.get("backend") == "b2" for r in after[-10:]):
+            break
+        assert time.monotonic() - t_move < 10, \
+            f"no move to b2 within 10 s after the restart: {[r.get('backend') for r in after[-20:]]}\n{probe.report()}"
+        time.sleep(0.05)
+    records = probe.finish()
+    assert all(r["ok"] for r in records), f"RPCs failed around the restart\n{probe.report()}"
+    assert not fp2.find_log(r"event=ads_nack"), "\n".join(fp2.find_log("event=ads_nack"))

@@ -6,8 +6,9 @@ import time
 import pytest
 
 from conftest import endpoint, expected_view, service_entry
-from xds_client import (CDS, EDS, LDS, RDS, AdsStream, EnvoyClient, check_cluster, check_hcm_rds,
-                        check_virtual_host, cla_endpoints, make_node, short, unpack, unpack_hcm)
+from xds_client import (CDS, EDS, LDS, RDS, AdsStream, EnvoyClient, check_cluster, check_envoy_state,
+                        check_hcm_rds, check_virtual_host, cla_endpoints, make_node, pump_all, short, unpack,
+                        unpack_hcm)
 
 NS = "interop"
 ECHO = "echo.interop.svc.cluster.local"
@@ -44,46 +45,6 @@ def with_two_hosts(items):
     return items
 
 
-def check_envoy_state(client, items, namespace):
-    """Every resource the Envoy-style client holds, against the registry."""
-    exp = expected_view(items, namespace)
-    # CDS: exactly the visible clusters, all EDS over ADS.
-    assert set(client.clusters) == set(exp["clusters"]), \
-        f"CDS names {sorted(client.clusters)}\nexpected {sorted(exp['clusters'])}"
-    for c in client.clusters.values():
-        check_cluster(c)
-    # EDS: one CLA per cluster, structured as gRPC requires, with the registry's endpoints.
-    assert set(client.assignments) == set(exp["clusters"]), f"EDS names {sorted(client.assignments)}"
-    for name, want in exp["clusters"].items():
-        got = cla_endpoints(client.assignments[name])
-        assert {l: set(e) for l, e in got.items()} == {l: set(e) for l, e in want.items()}, \
-            f"CLA {name}: endpoints by locality {got}\nexpected {want}"
-        for loc, eps in want.items():
-            for addr, w in eps.items():
-                assert got[loc][addr] in ((w,) if w else (None, 1)), \
-                    f"CLA {name} {addr}: weight {got[loc][addr]}, registry says {w}"
-    # LDS: 0.0.0.0_PORT per visible port, bound to 0.0.0.0:PORT, HCM -> RDS "PORT" over ADS.
-    want_listeners = {f"0.0.0.0_{p}": p for p in exp["routes"]}
-    assert set(client.listeners) == set(want_listeners), f"LDS names {sorted(client.listeners)}"
-    for name, port in want_listeners.items():
-        l = client.listeners[name]
-        sa = l.address.socket_address
-        assert (sa.address, sa.port_value) == ("0.0.0.0", port), f"listener {name}: address {sa.address}:{sa.port_value}"
-        check_hcm_rds(unpack_hcm(l), str(port), f"listener {name}")
-    # RDS: route PORT has one virtual host per visible service on that port.
-    assert set(client.routes) == {str(p) for p in exp["routes"]}, f"RDS names {sorted(client.routes)}"
-    for port, hosts in exp["routes"].items():
-        rc = client.routes[str(port)]
-        by_host = {}
-        for vh in rc.virtual_hosts:
-            owners = [h for h in hosts if h in vh.domains]
-            assert len(owners) == 1, f"route {port}: virtual host {vh.name} domains {list(vh.domains)}"
-            by_host[owners[0]] = vh
-        assert set(by_host) == hosts, f"route {port}: virtual hosts for {sorted(by_host)}, expected {sorted(hosts)}"
-        for host, vh in by_host.items():
-            check_virtual_host(vh, host, port)
-
-
 # --------------------------------------------------------------------------------------------
 # (c)
 
@@ -100,7 +61,7 @@ def test_c_envoy_style_subscription_parses_and_matches_registry(fastpilot_factor
     try:
         client.start()
         assert [short(t) for t, _ in client.log] == ["CDS", "EDS", "LDS", "RDS"], client.dump()
-        check_envoy_state(client, items, NS)
+        check_envoy_state(client, expected_view(items, NS))
         client.check_nonces()
         # Every ACK was sent; none may be answered (an ACK answered with a new response is
         # the start of a ping-pong storm).
@@ -219,17 +180,15 @@ def test_d_nack_is_logged_counted_and_not_answered(nack_type, fastpilot_factory,
         # Not stuck: a change that touches every type pushes a new version of the rejected one.
         items = changed_items()
         registry.write(items)
-        got = []
 
         def fresh():
             return any(r.type_url == nack_type and r.version_info != rejected["version"] for r in client.received)
 
-        from xds_client import pump_all
         pump_all([client], until=fresh, timeout=5, settle=1.0)
         new = [r for r in client.received if r.type_url == nack_type and r.version_info != rejected["version"]]
         assert new and new[0].nonce != rejected["nonce"]
         # The client ends with the new config of every type, everything ACKed, all quiet.
-        check_envoy_state(client, items, NS)
+        check_envoy_state(client, expected_view(items, NS))
         client.check_nonces()
         client.expect_silence(1.0, "no response to the ACKs after the push")
         [row] = [r for r in fp.syncz() if r["proxy"].startswith("nacking-proxy")]

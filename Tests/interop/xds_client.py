@@ -167,6 +167,11 @@ class AdsStream:
     def dump(self, last=40):
         return f"transcript of {self.node.id if self.node else '(no node)'}:\n" + "\n".join(self.transcript[-last:])
 
+    def half_close(self):
+        """Ends the request stream (END_STREAM from the client); responses still flow."""
+        self._log("c->s", "half-close")
+        self._requests.put(_END)
+
     def close(self):
         self._requests.put(_END)
         self.call.cancel()
@@ -315,11 +320,13 @@ class EnvoyClient(AdsStream):
         if t == CDS:
             self.clusters = {m.name: m for m in msgs}
             eds = sorted(n for n, c in self.clusters.items() if c.type == cluster_pb2.Cluster.EDS)
+            self.assignments = {n: a for n, a in self.assignments.items() if n in eds}
             if eds != sorted(self.names.get(EDS, [])):
                 follow = (EDS, eds)
         elif t == LDS:
             self.listeners = {m.name: m for m in msgs}
             routes = sorted({unpack_hcm(l).rds.route_config_name for l in msgs})
+            self.routes = {n: r for n, r in self.routes.items() if n in routes}
             if routes != sorted(self.names.get(RDS, [])):
                 follow = (RDS, routes)
         elif t == EDS:
@@ -453,3 +460,43 @@ def check_virtual_host(vh, host, port):
         assert r.WhichOneof("action") == "route", f"virtual host {vh.name}: action {r.WhichOneof('action')}"
         assert r.route.cluster == f"outbound|{port}||{host}", \
             f"virtual host {vh.name}: routes to {r.route.cluster!r}"
+
+
+def check_envoy_state(client, exp):
+    """Every resource an EnvoyClient holds, against `exp` = conftest.expected_view(registry,
+    namespace): exactly the visible clusters, CLAs, listeners and routes, each well formed."""
+    # CDS: exactly the visible clusters, all EDS over ADS.
+    assert set(client.clusters) == set(exp["clusters"]), \
+        f"CDS names {sorted(client.clusters)}\nexpected {sorted(exp['clusters'])}"
+    for c in client.clusters.values():
+        check_cluster(c)
+    # EDS: one CLA per cluster, structured as gRPC requires, with the registry's endpoints.
+    assert set(client.assignments) == set(exp["clusters"]), f"EDS names {sorted(client.assignments)}"
+    for name, want in exp["clusters"].items():
+        got = cla_endpoints(client.assignments[name])
+        assert {l: set(e) for l, e in got.items()} == {l: set(e) for l, e in want.items()}, \
+            f"CLA {name}: endpoints by locality {got}\nexpected {want}"
+        for loc, eps in want.items():
+            for addr, w in eps.items():
+                assert got[loc][addr] in ((w,) if w else (None, 1)), \
+                    f"CLA {name} {addr}: weight {got[loc][addr]}, registry says {w}"
+    # LDS: 0.0.0.0_PORT per visible port, bound to 0.0.0.0:PORT, HCM -> RDS "PORT" over ADS.
+    want_listeners = {f"0.0.0.0_{p}": p for p in exp["routes"]}
+    assert set(client.listeners) == set(want_listeners), f"LDS names {sorted(client.listeners)}"
+    for name, port in want_listeners.items():
+        l = client.listeners[name]
+        sa = l.address.socket_address
+        assert (sa.address, sa.port_value) == ("0.0.0.0", port), f"listener {name}: address {sa.address}:{sa.port_value}"
+        check_hcm_rds(unpack_hcm(l), str(port), f"listener {name}")
+    # RDS: route PORT has one virtual host per visible service on that port.
+    assert set(client.routes) == {str(p) for p in exp["routes"]}, f"RDS names {sorted(client.routes)}"
+    for port, hosts in exp["routes"].items():
+        rc = client.routes[str(port)]
+        by_host = {}
+        for vh in rc.virtual_hosts:
+            owners = [h for h in hosts if h in vh.domains]
+            assert len(owners) == 1, f"route {port}: virtual host {vh.name} domains {list(vh.domains)}"
+            by_host[owners[0]] = vh
+        assert set(by_host) == hosts, f"route {port}: virtual hosts for {sorted(by_host)}, expected {sorted(hosts)}"
+        for host, vh in by_host.items():
+            check_virtual_host(vh, host, port)
