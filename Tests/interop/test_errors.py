@@ -269,3 +269,25 @@ def test_invalid_registry_keeps_last_good_and_pushes_nothing(echo_server, regist
     [cla] = unpack(r)
     assert set(cla_endpoints(cla)[("region-a", "zone-a", "")]) == {"127.0.0.1:15177"}, cla
     c.expect_silence(1.0)
+
+
+def test_eds_subscription_shrink_is_quiet_growth_is_answered(fastpilot_factory, registry, streams):
+    """An ACK that only removes EDS names gets no response (absence is not deletion for EDS);
+    one that adds a name is answered with the new set."""
+    other = "other.interop.svc.cluster.local"
+    registry.write(echo_items() + [service_entry("other", NS, other, [(8080, "grpc")], [endpoint("grpc", 15102)])])
+    fp = fastpilot_factory(registry)
+    both = [CLUSTER, f"outbound|8080||{other}"]
+    s = streams(fp.xds_address, make_node("shrinking-proxy", namespace=NS))
+    s.send(EDS, both)
+    r = s.recv(EDS)
+    assert sorted(m.cluster_name for m in unpack(r)) == sorted(both)
+    s.ack(r)
+    s.expect_silence(0.5)
+    s.ack(r, names=[CLUSTER])
+    s.expect_silence(1.0, "no response to an EDS ACK that only removes names")
+    s.ack(r, names=both)
+    r2 = s.recv(EDS, timeout=5)
+    assert sorted(m.cluster_name for m in unpack(r2)) == sorted(both), s.dump()
+    s.ack(r2)
+    s.expect_silence(1.0)

@@ -255,3 +255,41 @@ def test_grpc_client_survives_server_restart(fastpilot_factory, registry, backen
     records = probe.finish()
     assert all(r["ok"] for r in records), f"RPCs failed around the restart\n{probe.report()}"
     assert not fp2.find_log(r"event=ads_nack"), "\n".join(fp2.find_log("event=ads_nack"))
+
+
+def test_grpc_client_sees_service_removed_and_restored(fastpilot_factory, registry, backends, probes):
+    """Deletion seen by the real client: when the ServiceEntry leaves the registry, fastpilot
+    pushes LDS/CDS without the client's listener and cluster and RDS without its virtual host
+    (the raw view is test_raw_ads.py::test_removed_service_is_deleted_in_sotw), so RPCs start
+    to fail with UNAVAILABLE within 10 s (grpcio 1.85 reports "could not find VirtualHost");
+    when the entry comes back, RPCs succeed again within 10 s."""
+    b1 = backends("b1")
+    entry = echo_entry([endpoint("grpc", b1.port, "region-a/zone-a")])
+    other = service_entry("other", NS, "other.interop.svc.cluster.local", [(8080, "grpc")],
+                          [endpoint("grpc", b1.port)])
+    registry.write([entry, other])
+    fp = fastpilot_factory(registry)
+    probe = probes(fp.xds_address, f"xds:///{HOST}:8080", follow=True)
+
+    def wait_for(pred, what, since):
+        deadline = time.monotonic() + 10
+        while True:
+            recs = [r for r in probe.snapshot() if r["t"] >= since]
+            if pred(recs):
+                return recs
+            assert time.monotonic() < deadline, f"{what} within 10 s\n{probe.report()}"
+            assert probe.proc.poll() is None, probe.report()
+            time.sleep(0.05)
+
+    wait_for(lambda rs: len(rs) >= 5 and all(r["ok"] for r in rs), "RPCs did not succeed", 0)
+    registry.write([other])
+    t_rm = time.monotonic()
+    failed = wait_for(lambda rs: any(not r["ok"] for r in rs), "RPCs still succeed after the removal", t_rm)
+    bad = [r for r in failed if not r["ok"]][0]
+    assert bad["code"] == "UNAVAILABLE", bad
+
+    registry.write([entry, other])
+    t_back = time.monotonic()
+    wait_for(lambda rs: len(rs) >= 10 and all(r["ok"] for r in rs[-10:]), "RPCs did not recover", t_back)
+    probe.finish()
+    assert not fp.find_log(r"event=ads_nack"), "\n".join(fp.find_log("event=ads_nack"))

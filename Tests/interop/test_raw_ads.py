@@ -195,3 +195,68 @@ def test_d_nack_is_logged_counted_and_not_answered(nack_type, fastpilot_factory,
         assert "lastError" not in row["resources"][nack_type], row
     finally:
         client.close()
+
+
+def test_removed_service_is_deleted_in_sotw(fastpilot_factory, registry):
+    """A gRPC-style stream watching one service; the service leaves the registry: CDS and LDS
+    (complete-state types) are pushed without its cluster and listener, RDS with its route but
+    no virtual host, EDS with an empty assignment. When it comes back, all four come back."""
+    entry = service_entry("echo", NS, ECHO, [(8080, "grpc")], [endpoint("grpc", 15101)])
+    other = service_entry("other", NS, "other.interop.svc.cluster.local", [(8080, "grpc")], [endpoint("grpc", 15102)])
+    registry.write([entry, other])
+    fp = fastpilot_factory(registry)
+    cluster, target = f"outbound|8080||{ECHO}", f"{ECHO}:8080"
+    s = AdsStream(fp.xds_address, make_node("deletion-watcher", namespace=NS))
+    try:
+        for t, names in ((LDS, [target]), (RDS, [target]), (CDS, [cluster]), (EDS, [cluster])):
+            s.send(t, names)
+            s.ack(s.recv(t))
+
+        registry.write([other])
+        got = {}
+        for _ in range(4):
+            r = s.recv(timeout=5)
+            got[r.type_url] = unpack(r)
+            s.ack(r)
+        assert got[CDS] == [] and got[LDS] == [], s.dump()
+        [rc] = got[RDS]
+        assert rc.name == target and not rc.virtual_hosts, rc
+        [cla] = got[EDS]
+        assert cla.cluster_name == cluster and not cla.endpoints, cla
+        s.expect_silence(0.5)
+
+        registry.write([entry, other])
+        got = {}
+        for _ in range(4):
+            r = s.recv(timeout=5)
+            got[r.type_url] = unpack(r)
+            s.ack(r)
+        assert [m.name for m in got[CDS]] == [cluster] and [m.name for m in got[LDS]] == [target], s.dump()
+        check_virtual_host(got[RDS][0].virtual_hosts[0], ECHO, 8080)
+        assert set(cla_endpoints(got[EDS][0])[("", "", "")]) == {"127.0.0.1:15101"}
+        s.check_nonces()
+        s.expect_silence(1.0)
+    finally:
+        s.close()
+
+
+def test_c_large_registry_many_frames(fastpilot_factory, registry):
+    """1500 services x 8 endpoints (hundreds of KB per response: many HTTP/2 DATA frames and
+    flow-control window updates): the Envoy-style client receives every response whole, and
+    every resource matches the registry."""
+    items = [service_entry(f"svc{i}", f"ns{i % 10}", f"svc{i}.ns{i % 10}.svc.cluster.local", [(8000 + i % 50, "grpc")],
+                           [endpoint("grpc", 20000 + j, f"r{j % 3}/z{j}", address=f"10.{i // 250}.{i % 250}.{j}")
+                            for j in range(8)])
+             for i in range(1500)]
+    registry.write(items)
+    fp = fastpilot_factory(registry, log_level="info")
+    client = EnvoyClient(fp.xds_address, make_node("big-proxy", namespace="ns0"))
+    try:
+        client.start(timeout=20)
+        sizes = {short(r.type_url): r.ByteSize() for r in client.received}
+        assert sizes["EDS"] > 500_000, sizes
+        check_envoy_state(client, expected_view(items, "ns0"))
+        client.check_nonces()
+        client.expect_silence(1.0)
+    finally:
+        client.close()

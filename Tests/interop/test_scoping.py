@@ -59,6 +59,7 @@ class Fleet:
             c.expect_silence(0.2 if c is not self.narrow else 0.5)
         peers = {x["connectionId"].rsplit("-", 1)[0]: (x["address"], x["namespace"]) for x in fp.adsz()["clients"]}
         assert peers["scoping-a1"][0] == peers["scoping-b2"][0], peers
+        assert len({a for a, _ in peers.values()}) == 4, f"expected 4 connections for 5 streams: {peers}"
         assert peers["scoping-a1"][1] == "alpha" and peers["scoping-b2"][1] == "beta", peers
 
     def all(self):

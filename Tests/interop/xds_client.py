@@ -116,7 +116,10 @@ class AdsStream:
         self.node = node
         self.t0 = time.monotonic()
         self._own_channel = channel is None
-        self.channel = channel or grpc.insecure_channel(address, options=list(options))
+        # A local subchannel pool: each client its own TCP connection (gRPC would otherwise
+        # share one connection between channels to the same address).
+        self.channel = channel or grpc.insecure_channel(
+            address, options=[("grpc.use_local_subchannel_pool", 1)] + list(options))
         self._requests = queue.Queue()
         self._responses = queue.Queue()
         self.transcript = []
