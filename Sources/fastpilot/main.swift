@@ -8,6 +8,7 @@ let usage = """
 
     Usage:
       fastpilot serve [flags]     serve ADS on :15010 and the admin API on :15014
+      fastpilot loadgen [flags]   simulated ADS clients; push latency against any ADS server
       fastpilot help              this text
 
     Run `fastpilot serve --help` for the flags.
@@ -58,10 +59,48 @@ func serve(_ args: [String]) -> Int32 {
     return 0
 }
 
+func loadgen(_ args: [String]) -> Int32 {
+    if args.contains("--help") || args.contains("-h") {
+        print(LoadGenOptions.help, terminator: "")
+        return 0
+    }
+    let options: LoadGenOptions
+    do {
+        options = try LoadGenOptions.parse(args)
+    } catch {
+        printError("fastpilot loadgen: \(error)")
+        return 2
+    }
+    signal(SIGPIPE, SIG_IGN)
+    do {
+        let report = try LoadGenerator(options: options).run()
+        print(report.table(), terminator: "")
+        if let path = options.jsonPath { try writeFile(path, report.json()) }
+        if let path = options.svgPath { try writeFile(path, report.svg()) }
+        if !report.success {
+            printError("fastpilot loadgen: some streams did not converge before --timeout")
+            return 1
+        }
+        return 0
+    } catch {
+        printError("fastpilot loadgen: \(error)")
+        return 1
+    }
+}
+
+func writeFile(_ path: String, _ text: String) throws {
+    guard let f = fopen(path, "w") else { throw SocketError(operation: "open \(path)", errno: errno) }
+    defer { fclose(f) }
+    var t = text
+    t.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, f) }
+}
+
 let args = Array(CommandLine.arguments.dropFirst())
 switch args.first {
 case "serve":
     exit(serve(Array(args.dropFirst())))
+case "loadgen":
+    exit(loadgen(Array(args.dropFirst())))
 case nil, "help", "--help", "-h":
     print(usage, terminator: "")
 default:

@@ -1,0 +1,291 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Runs the load: connects the streams, measures the initial sync, then triggers changes and
+/// measures how long each stream takes to receive the new version. The streams live on io_uring
+/// loops of their own (the same core as the server); this thread only coordinates.
+public final class LoadGenerator {
+    enum Phase {
+        case sync(start: UInt64)
+        case trigger(type: XdsType, start: UInt64)
+    }
+
+    struct Track {
+        var baseline = ""
+        var expected = false
+        var done = false
+    }
+
+    /// Everything one loop owns: its streams and what the current phase measures.
+    final class LoopState {
+        var streams: [ADSClientStream] = []
+        var tracks: [Track] = []
+        var phase: Phase?
+        var latencies: [Double] = []
+        var keepAlive: [AnyObject] = []
+    }
+
+    final class CallDelegate: GRPCClientCallDelegate {
+        let stream: ADSClientStream
+        let shared: Shared
+        init(_ s: ADSClientStream, _ shared: Shared) { stream = s; self.shared = shared }
+        func callReceived(_ call: GRPCClientCall, message: UnsafeRawBufferPointer) {
+            stream.receive(message, now: MonotonicClock.nanos())
+        }
+        func callEnded(_ call: GRPCClientCall, status: GRPCStatus) {
+            shared.streamEnded(stream, status)
+        }
+    }
+
+    /// What the loops and the coordinator share: counters, and how to open streams.
+    final class Shared: Sendable {
+        let options: LoadGenOptions
+        let synced = Atomic<Int>(0)
+        let converged = Atomic<Int>(0)
+        let ended = Atomic<Int>(0)
+        let endedLogged = Atomic<Bool>(false)
+        let finishing = Atomic<Bool>(false)
+
+        init(options: LoadGenOptions) { self.options = options }
+
+        func streamEnded(_ s: ADSClientStream, _ status: GRPCStatus) {
+            ended.wrappingAdd(1, ordering: .relaxed)
+            if status.code != .ok, !finishing.load(ordering: .relaxed), !endedLogged.exchange(true, ordering: .relaxed) {
+                Log.warn("loadgen_stream_ended", ["stream": s.index, "status": status.code.rawValue, "message": status.message])
+            }
+        }
+
+        /// Opens a connection's streams on its loop.
+        func open(fd: Int32, streams: Range<Int>, state: LoopState, loop: URingLoop) {
+            let handler = GRPCClientChannelHandler(authority: "\(options.targetHost):\(options.targetPort)")
+            _ = loop.register(fd: fd, peer: "\(options.targetHost):\(options.targetPort)", handler: handler)
+            state.keepAlive.append(handler)
+            for index in streams {
+                let local = state.streams.count
+                let mode: ADSClientStream.Mode
+                if case .grpc = options.mode { mode = .grpc(target: options.grpcTargets[index % options.grpcTargets.count]) } else { mode = .envoy }
+                var callRef: GRPCClientCall?
+                let stream = ADSClientStream(index: index, mode: mode, node: node(index)) { bytes in callRef?.send(bytes: bytes) }
+                let delegate = CallDelegate(stream, self)
+                guard let call = handler.grpc.startCall(path: ADSService.streamPath, delegate: delegate) else {
+                    streamEnded(stream, GRPCStatus(.resourceExhausted, "could not open a stream"))
+                    continue
+                }
+                callRef = call
+                call.userData = delegate
+                stream.onSynced = { [unowned state, self] in
+                    if case let .sync(start)? = state.phase { state.latencies.append(Double(MonotonicClock.nanos() - start) / 1e9) }
+                    synced.wrappingAdd(1, ordering: .relaxed)
+                }
+                stream.onResponse = { [unowned state, self] type, version, now in
+                    guard case let .trigger(t, start)? = state.phase, t == type else { return }
+                    var track = state.tracks[local]
+                    guard track.expected, !track.done, version != track.baseline else { return }
+                    track.done = true
+                    state.tracks[local] = track
+                    state.latencies.append(Double(now &- start) / 1e9)
+                    converged.wrappingAdd(1, ordering: .relaxed)
+                }
+                state.streams.append(stream)
+                state.tracks.append(Track())
+                stream.start()
+            }
+        }
+
+        func node(_ index: Int) -> Node {
+            let ns = options.namespaces[index % options.namespaces.count]
+            var n = Node()
+            n.id = "sidecar~10.\(index >> 16 & 255).\(index >> 8 & 255).\(index & 255)~\(options.nodePrefix)-\(index).\(ns)~\(ns).svc.cluster.local"
+            n.cluster = options.nodePrefix
+            n.metadata = ProtoStruct(fields: ["NAMESPACE": .string(ns)])
+            n.userAgentName = "fastpilot-loadgen"
+            return n
+        }
+    }
+
+    public let options: LoadGenOptions
+    let group: EventLoopGroup
+    let shared: Shared
+    private var states: [UnsafeSendableBox<LoopState>] = []
+
+    public init(options: LoadGenOptions) throws {
+        self.options = options
+        self.shared = Shared(options: options)
+        var io = IOLoopConfig()
+        // The client receives most of the bytes: bigger provided buffers.
+        io.receiveBufferSize = 64 * 1024
+        group = try EventLoopGroup(threads: options.ioThreads, config: io)
+        let made = group.onEveryLoop { _ in UnsafeSendableBox(LoopState()) }
+        // onEveryLoop returns in completion order; index them by loop.
+        var byLoop: [UnsafeSendableBox<LoopState>?] = Array(repeating: nil, count: group.loops.count)
+        let indices = group.onEveryLoop { $0.index }
+        for (i, box) in zip(indices, made) { byLoop[i] = box }
+        states = byLoop.map { $0! }
+    }
+
+    /// Runs every phase and returns the report.
+    public func run() throws -> LoadReport {
+        let o = options
+        var report = LoadReport(machine: "\(System.coreCount) cores, Linux", options: "mode=\(o.mode) streams=\(o.streams) conns=\(o.connections)",
+                                streams: o.streams, connections: o.connections)
+        try checkDescriptorLimit()
+        var trigger: Trigger?
+        if !o.triggers.isEmpty && o.rounds > 0 {
+            trigger = try Trigger(options: o)
+        }
+        report.serverRSSBefore = o.serverPID.flatMap { ProcStats.of(pid: $0) }?.rssBytes
+        report.phases.append(try syncPhase())
+        report.serverRSSAfterSync = o.serverPID.flatMap { ProcStats.of(pid: $0) }?.rssBytes
+        if let trigger {
+            defer { trigger.cleanUp() }
+            for round in 1...o.rounds {
+                for kind in o.triggers {
+                    sleepNanos(o.settleNanos)
+                    report.phases.append(try triggerPhase(kind, round: round, trigger: trigger))
+                }
+            }
+        }
+        shared.finishing.store(true, ordering: .relaxed)
+        group.shutdown()
+        return report
+    }
+
+    // MARK: phases
+
+    private func syncPhase() throws -> PhaseResult {
+        let o = options
+        let cpu0 = serverCPU(), self0 = ProcStats.selfCPUSeconds()
+        let t0 = MonotonicClock.nanos()
+        for (i, s) in states.enumerated() {
+            let loop = group.loops[i]
+            loop.execute { s.value.phase = .sync(start: t0) }
+        }
+        var perConn = [Int](repeating: o.streams / o.connections, count: o.connections)
+        for i in 0..<(o.streams % o.connections) { perConn[i] += 1 }
+        var first = 0
+        for c in 0..<o.connections {
+            let source = o.sourceAddresses.isEmpty ? nil : o.sourceAddresses[c % o.sourceAddresses.count]
+            let fd = try connect(source: source)
+            let loopIndex = c % group.loops.count
+            let range = first..<(first + perConn[c])
+            first += perConn[c]
+            let state = states[loopIndex]
+            let loop = group.loops[loopIndex]
+            loop.execute { [shared] in shared.open(fd: fd, streams: range, state: state.value, loop: loop) }
+            if o.progress && c % 500 == 499 { progress("connecting \(c + 1)/\(o.connections)") }
+        }
+        let done = wait(for: o.streams, counter: shared.synced, label: "sync")
+        let result = collect(name: "initial sync", expected: o.streams, start: t0, cpu0: cpu0, self0: self0)
+        if !done { Log.warn("loadgen_sync_incomplete", ["synced": shared.synced.load(ordering: .relaxed), "streams": o.streams]) }
+        return result
+    }
+
+    private func triggerPhase(_ kind: LoadGenOptions.Trigger, round: Int, trigger: Trigger) throws -> PhaseResult {
+        let type: XdsType = kind == .endpoint ? .eds : .cds
+        let clusters = kind == .endpoint ? trigger.watchedClusters : []
+        // Snapshot every stream's current version of the type, and who must converge.
+        let counts = group.onEveryLoop { [states] loop -> Int in
+            let s = states[loop.index].value
+            s.phase = nil
+            s.latencies = []
+            var expected = 0
+            for (i, stream) in s.streams.enumerated() {
+                let st = stream[type]
+                let watches = st.requested && (clusters.isEmpty || !Set(stream[.eds].names).isDisjoint(with: clusters))
+                s.tracks[i] = Track(baseline: st.version, expected: watches && stream.isSynced, done: false)
+                if s.tracks[i].expected { expected += 1 }
+            }
+            return expected
+        }
+        let expected = counts.reduce(0, +)
+        shared.converged.store(0, ordering: .relaxed)
+        let cpu0 = serverCPU(), self0 = ProcStats.selfCPUSeconds()
+        let start = MonotonicClock.nanos()
+        _ = group.onEveryLoop { [states] loop in states[loop.index].value.phase = .trigger(type: type, start: start) }
+        try trigger.fire(kind, round: round)
+        _ = wait(for: expected, counter: shared.converged, label: "\(kind) round \(round)")
+        return collect(name: "\(kind) change #\(round)", expected: expected, start: start, cpu0: cpu0, self0: self0)
+    }
+
+    private func collect(name: String, expected: Int, start: UInt64, cpu0: Double?, self0: Double) -> PhaseResult {
+        let parts = group.onEveryLoop { [states] loop -> ([Double], Int, Int) in
+            let s = states[loop.index].value
+            s.phase = nil
+            let lat = s.latencies
+            s.latencies = []
+            return (lat, s.streams.reduce(0) { $0 + $1.bytesReceived }, s.streams.reduce(0) { $0 + $1.messagesReceived })
+        }
+        let bytes = parts.reduce(0) { $0 + $1.1 }, msgs = parts.reduce(0) { $0 + $1.2 }
+        defer { lastBytes = bytes; lastMessages = msgs }
+        let cpu1 = serverCPU()
+        return PhaseResult(name: name, expected: expected, latencies: parts.flatMap(\.0), bytes: bytes - lastBytes,
+                           messages: msgs - lastMessages, serverCPU: cpu0.flatMap { c0 in cpu1.map { $0 - c0 } },
+                           loadgenCPU: ProcStats.selfCPUSeconds() - self0,
+                           wallSeconds: Double(MonotonicClock.nanos() - start) / 1e9)
+    }
+
+    private var lastBytes = 0, lastMessages = 0
+
+    // MARK: helpers
+
+    private func connect(source: String?) throws -> Int32 {
+        var attempt = 0
+        while true {
+            do {
+                let fd = try Socket.connect(host: options.targetHost, port: options.targetPort, sourceHost: source)
+                Socket.setNoDelay(fd)
+                return fd
+            } catch let e as SocketError where (e.errno == EAGAIN || e.errno == EADDRNOTAVAIL || e.errno == ECONNREFUSED) && attempt < 50 {
+                attempt += 1
+                sleepNanos(20_000_000)
+            }
+        }
+    }
+
+    private func checkDescriptorLimit() throws {
+        var lim = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &lim)
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max
+            setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &lim)
+            getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &lim)
+        }
+        if UInt64(options.connections + 64) > UInt64(lim.rlim_cur) {
+            throw SocketError(operation: "\(options.connections) connections exceed the descriptor limit \(lim.rlim_cur); use --conns to multiplex streams, or several loadgen processes", errno: EMFILE)
+        }
+    }
+
+    private func serverCPU() -> Double? { options.serverPID.flatMap { ProcStats.of(pid: $0) }?.cpuSeconds }
+
+    /// Waits until `counter` reaches `target` or the phase times out. Shows progress on a terminal.
+    private func wait(for target: Int, counter: borrowing Atomic<Int>, label: String) -> Bool {
+        let deadline = MonotonicClock.nanos() &+ options.timeoutNanos
+        var lastProgress: UInt64 = 0
+        while true {
+            let n = counter.load(ordering: .relaxed)
+            if n >= target { if lastProgress != 0 { progress("") }; return true }
+            let now = MonotonicClock.nanos()
+            if now > deadline { if lastProgress != 0 { progress("") }; return false }
+            if options.progress && now - lastProgress > 250_000_000 && isatty(2) != 0 {
+                progress("\(label): \(n)/\(target)")
+                lastProgress = now
+            }
+            sleepNanos(1_000_000)
+        }
+    }
+
+    private func progress(_ s: String) {
+        guard options.progress, isatty(2) != 0 else { return }
+        var line = "\r\u{1B}[K" + s
+        if s.isEmpty { line = "\r\u{1B}[K" }
+        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+func sleepNanos(_ n: UInt64) {
+    var ts = timespec(tv_sec: Int(n / 1_000_000_000), tv_nsec: Int(n % 1_000_000_000))
+    var rest = timespec()
+    while nanosleep(&ts, &rest) != 0 && errno == EINTR { ts = rest }
+}
