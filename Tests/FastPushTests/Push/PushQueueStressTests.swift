@@ -127,4 +127,43 @@ import Synchronization
         cfg.enqueuesPerProducer = PushTest.underTSan ? 10_000 : 40_000
         Self.run(cfg)
     }
+
+    @Test("ping-pong: a consumer parked in dequeue() without timeout never misses a wakeup")
+    func pingPongNoLostWakeup() {
+        // The consumer parks (blocking dequeue, as the dispatcher does) right as the producer
+        // enqueues the next request; a lost wakeup would leave it asleep with an item queued.
+        let q = Queue(capacity: 16)
+        let c = TestConn(0)
+        let processed = Atomic<Int>(0)
+        let consumer = OSThread.spawn(name: "fp-test-pong") {
+            while let (item, _) = q.dequeue() {
+                q.markDone(item)
+                processed.wrappingAdd(1, ordering: .releasing)
+            }
+        }
+        let iterations = PushTest.underTSan ? 20_000 : 200_000
+        let budget = MonotonicClock.nanos() &+ 3_000 * PushTest.ms
+        var stalls = 0, done = 0
+        for i in 0..<iterations {
+            if i & 1023 == 0 && MonotonicClock.nanos() > budget { break }
+            // Vary the alignment between the producer's enqueue and the consumer parking.
+            var x = 0
+            for k in 0..<Int.random(in: 0..<200) { x &+= k }
+            if x == -1 { print(x) }
+            q.enqueue(c, PushRequest(full: true))
+            // Spin (yielding) rather than poll every millisecond: most rounds take microseconds.
+            let deadline = MonotonicClock.nanos() &+ 2_000 * PushTest.ms
+            while processed.load(ordering: .acquiring) != i + 1 && MonotonicClock.nanos() < deadline { sched_yield() }
+            if processed.load(ordering: .acquiring) != i + 1 {
+                stalls += 1
+                break
+            }
+            done += 1
+        }
+        // Also wakes a stalled consumer: it takes what is queued, then sees the shutdown.
+        q.shutDown()
+        consumer.join()
+        #expect(stalls == 0, "consumer stayed parked with \(q.pending) connection(s) queued")
+        #expect(done > 0)
+    }
 }

@@ -16,12 +16,33 @@ final class TestConn: PushQueueItem, CustomStringConvertible {
     var description: String { "p\(id)" }
 }
 
-/// A value shared between test threads.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
-    var value: Value { mutex.withLock { $0 } }
+/// A value shared between test threads, behind a pthread mutex rather than `Mutex`: on Linux
+/// `Synchronization.Mutex` is a futex inside the (uninstrumented) standard library, so
+/// ThreadSanitizer cannot see it and reports every access it protects as a race. pthread
+/// mutexes are intercepted, so the test's own bookkeeping stays visible to TSan.
+final class Locked<Value>: @unchecked Sendable {
+    // `value` is only touched between pthread_mutex_lock and pthread_mutex_unlock.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var stored: Value
+
+    init(_ value: Value) {
+        stored = value
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body(&stored)
+    }
+
+    var value: Value { withLock { $0 } }
 }
 
 /// A counter shared between test threads.
