@@ -20,6 +20,12 @@ import Synchronization
         let requests = Locked<[(PushRequest, UInt64)]>([])
         /// Event counts of each committed debounced batch (onPushed).
         let batches = Locked<[Int]>([])
+        /// Whether partial pushes bypass the debounce (EDS debounce off): they are not batches.
+        let partialBypasses: Bool
+        init(partialBypasses: Bool) { self.partialBypasses = partialBypasses }
+
+        /// Updates accounted for by onPushed (batches) or by a bypass push.
+        var reported: Int { batches.value.reduce(0, +) + (partialBypasses ? partial.value : 0) }
 
         func push(_ r: PushRequest) {
             requests.withLock { $0.append((r, MonotonicClock.nanos())) }
@@ -42,7 +48,7 @@ import Synchronization
         o.after = after
         o.max = max
         o.enableEDSDebounce = edsDebounce
-        let fake = FakePusher()
+        let fake = FakePusher(partialBypasses: !edsDebounce)
         let d = Debouncer(options: o, onPushed: { events, _ in fake.batches.withLock { $0.append(events) } },
                           pushFn: { fake.push($0) })
         d.start()
@@ -65,11 +71,13 @@ import Synchronization
                 sourceLocation: sourceLocation)
     }
 
-    /// Waits until every update is committed (nothing left to push), then checks the final counts
-    /// and that no two full pushes overlapped.
+    /// Waits until every update is committed (nothing left to push) and reported (onPushed runs
+    /// just after the commit), then checks the final counts and that no two full pushes overlapped.
     static func expectSettled(_ d: Debouncer, _ f: FakePusher, partial: Int, full: Int,
                               sourceLocation: SourceLocation = #_sourceLocation) {
-        let idle = PushTest.waitUntil(timeoutMillis: 3_000) { d.isIdle }
+        let idle = PushTest.waitUntil(timeoutMillis: 3_000) {
+            d.isIdle && f.reported == d.inboundUpdates.load(ordering: .acquiring)
+        }
         #expect(idle, "debouncer never settled", sourceLocation: sourceLocation)
         #expect(f.partial.value == partial, sourceLocation: sourceLocation)
         #expect(f.full.value == full, sourceLocation: sourceLocation)
@@ -158,7 +166,7 @@ import Synchronization
         // stretch a 25 ms sleep; then a second batch is legitimate.
         let gaps = zip(sentAt.dropFirst(), sentAt).map { $0 &- $1 }
         let onSchedule = gaps.allSatisfy { $0 < 40 * PushTest.ms } && sentAt.last! &- sentAt.first! < 90 * PushTest.ms
-        let idle = PushTest.waitUntil(timeoutMillis: 3_000) { d.isIdle }
+        let idle = PushTest.waitUntil(timeoutMillis: 3_000) { d.isIdle && f.reported == 4 }
         #expect(idle)
         if onSchedule {
             #expect(f.full.value == 1)
@@ -185,7 +193,7 @@ import Synchronization
         let lastSent = MonotonicClock.nanos()
         let firstPush = f.requests.value.first?.1
         #expect(firstPush != nil && firstPush! < lastSent, "no push while requests kept coming")
-        #expect(PushTest.waitUntil(timeoutMillis: 3_000) { d.isIdle })
+        #expect(PushTest.waitUntil(timeoutMillis: 3_000) { d.isIdle && f.reported == i })
         Self.expectSettled(d, f, partial: 0, full: f.batches.value.count)
         #expect(f.full.value >= 2)
         #expect(f.batches.value.reduce(0, +) == i)

@@ -113,7 +113,11 @@ import Synchronization
         #expect(PushTest.waitUntil(timeoutMillis: 5_000) {
             d.keys.value.enumerated().allSatisfy { $0.offset % 2 == 0 || $0.element == odd }
         })
-        #expect(PushTest.waitUntil(timeoutMillis: 2_000) { q.pending == 0 && dispatcher.inFlightCount == 0 })
+        // Quiescent: nothing queued, nothing in flight, every connection idle (a connection
+        // being dequeued is never idle, so this cannot be read mid-hand-off).
+        #expect(PushTest.waitUntil(timeoutMillis: 2_000) {
+            conns.allSatisfy { $0.pushQueueLink.stateName == "idle" } && q.pending == 0 && dispatcher.inFlightCount == 0
+        })
         #expect(closedDone.value >= 11)
         #expect(d.keys.value.enumerated().allSatisfy { $0.offset % 2 == 1 || $0.element.isEmpty })
         #expect(dispatcher.maxObservedInFlight <= 2)
