@@ -63,7 +63,7 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let threadID = Atomic<UInt>(0)
     private let started = Semaphore()
-    private let finished = Semaphore()
+    private let thread = Mutex<OSThread?>(nil)
     private var setupError: Int32 = 0
 
     // Loop-thread state.
@@ -89,12 +89,13 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
         wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
         guard wakeFD >= 0 else { throw SocketError(operation: "eventfd", errno: errno) }
         let bound = UnsafeSendableBox(self)
-        OSThread.spawn(name: "fp-uring-\(index)") { bound.value.run() }
+        let t = OSThread.spawn(name: "fp-uring-\(index)") { bound.value.run() }
         started.wait()
         if setupError != 0 {
-            finished.wait()
+            t.join()
             throw SocketError(operation: "io_uring_queue_init", errno: setupError)
         }
+        thread.withLock { $0 = t }
     }
 
     deinit {
@@ -124,7 +125,7 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
         stopRequested.store(true, ordering: .releasing)
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
-        finished.wait()
+        thread.withLock { t in defer { t = nil }; return t }?.join()
     }
 
     // MARK: loop-thread API
@@ -179,7 +180,6 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
         if rc != 0 {
             setupError = -rc
             started.signal()
-            finished.signal()
             return
         }
         started.signal()
@@ -216,7 +216,6 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
         io_uring_queue_exit(ring)
         if let br = bufferRing { munmap(br, bufferRingBytes) }
         free(buffers)
-        finished.signal()
     }
 
     private func setUpRing() -> Int32 {

@@ -38,7 +38,7 @@ public final class Debouncer: Sendable {
     private let pushSignal = Semaphore()
     private let bypassJobs = Mutex<[PushRequest]>([])
     private let bypassSignal = Semaphore()
-    private let exited = Semaphore()
+    private let threads = Mutex<[OSThread]>([])
     /// Istio's InboundUpdates / CommittedUpdates: every request counted in, and out once pushed.
     public let inboundUpdates = Atomic<Int>(0)
     public let committedUpdates = Atomic<Int>(0)
@@ -52,14 +52,15 @@ public final class Debouncer: Sendable {
     }
 
     public func start() {
-        OSThread.spawn(name: "fp-debounce") { [self] in loop() }
-        OSThread.spawn(name: "fp-pushctx") { [self] in pushLoop() }
-        OSThread.spawn(name: "fp-eds-bypass") { [self] in bypassLoop() }
+        let t = [OSThread.spawn(name: "fp-debounce") { [self] in loop() },
+                 OSThread.spawn(name: "fp-pushctx") { [self] in pushLoop() },
+                 OSThread.spawn(name: "fp-eds-bypass") { [self] in bypassLoop() }]
+        threads.withLock { $0 = t }
     }
 
     public func stop() {
         post(.stop)
-        for _ in 0..<3 { exited.wait() }
+        for t in threads.withLock({ t in defer { t = [] }; return t }) { t.join() }
     }
 
     /// Istio's ConfigUpdate: callable from any thread, never blocks on a push.
@@ -118,7 +119,6 @@ public final class Debouncer: Sendable {
         pushJobs.withLock { $0.removeAll() }
         pushSignal.signal()
         bypassSignal.signal()
-        exited.signal()
     }
 
     private func pushWorker(_ s: inout State, now: UInt64) {
@@ -146,7 +146,6 @@ public final class Debouncer: Sendable {
             onPushed(events, MonotonicClock.nanos() &- start)
             post(.pushDone)
         }
-        exited.signal()
     }
 
     private func bypassLoop() {
@@ -156,6 +155,5 @@ public final class Debouncer: Sendable {
             pushFn(r)
             committedUpdates.wrappingAdd(1, ordering: .releasing)
         }
-        exited.signal()
     }
 }

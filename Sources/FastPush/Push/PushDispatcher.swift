@@ -19,7 +19,7 @@ public final class PushDispatcher<Item: PushQueueItem>: Sendable {
     private let jobs = Mutex<[Job]>([])
     private let jobSignal = Semaphore()
     private let stopping = Atomic<Bool>(false)
-    private let exited = Semaphore()
+    private let threads = Mutex<[OSThread]>([])
     private let process: @Sendable (Job) -> Void
     private let onDequeue: @Sendable (PushRequest) -> Void
 
@@ -43,16 +43,17 @@ public final class PushDispatcher<Item: PushQueueItem>: Sendable {
     public var maxObservedInFlight: Int { maxInFlight.load(ordering: .relaxed) }
 
     public func start() {
-        OSThread.spawn(name: "fp-dispatch") { [self] in dispatchLoop() }
+        var t = [OSThread.spawn(name: "fp-dispatch") { [self] in dispatchLoop() }]
         for i in 0..<workerCount {
-            OSThread.spawn(name: "fp-push-\(i)") { [self] in workerLoop() }
+            t.append(OSThread.spawn(name: "fp-push-\(i)") { [self] in workerLoop() })
         }
+        threads.withLock { $0 = t }
     }
 
     /// Shuts the queue down; queued connections are still dispatched, then all threads exit.
     public func stop() {
         queue.shutDown()
-        for _ in 0..<(1 + workerCount) { exited.wait() }
+        for t in threads.withLock({ t in defer { t = [] }; return t }) { t.join() }
     }
 
     private func dispatchLoop() {
@@ -80,7 +81,6 @@ public final class PushDispatcher<Item: PushQueueItem>: Sendable {
         }
         stopping.store(true, ordering: .releasing)
         for _ in 0..<workerCount { jobSignal.signal() }
-        exited.signal()
     }
 
     private func workerLoop() {
@@ -93,6 +93,5 @@ public final class PushDispatcher<Item: PushQueueItem>: Sendable {
                 break
             }
         }
-        exited.signal()
     }
 }

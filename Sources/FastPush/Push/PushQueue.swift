@@ -119,6 +119,9 @@ public final class PushQueue<Item: PushQueueItem>: Sendable {
             if spins == 1 { Log.error("push_queue_full", ["capacity": ring.size]) }
             _ = sched_yield()
         }
+        // The cell's release store must not pass the sleepers load below (store-load order):
+        // otherwise a consumer registering at that moment could park with this item queued.
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
         wakeOne()
     }
 

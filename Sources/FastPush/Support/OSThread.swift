@@ -28,5 +28,11 @@ public struct OSThread: Sendable {
         return OSThread(handle: tid)
     }
 
+    /// Waits for the thread to end. Every long-lived thread is joined by whoever stops it.
     public func join() { pthread_join(handle, nil) }
+
+    /// For a thread that stops itself and cannot be joined by anyone.
+    public func detach() { pthread_detach(handle) }
+
+    public var isCurrent: Bool { pthread_equal(handle, pthread_self()) != 0 }
 }

@@ -162,7 +162,7 @@ public final class DiscoveryServer: Sendable {
         let removed = connections.withLock { $0.removeValue(forKey: conn.id) } != nil
         if removed {
             metrics.xdsClients.add(-1)
-            Log.debug("ads_disconnect", ["conn": conn.connectionID, "peer": conn.peer])
+            Log.info("ads_disconnect", ["conn": conn.connectionID, "peer": conn.peer])
         }
     }
 
@@ -225,7 +225,7 @@ public final class DiscoveryServer: Sendable {
             Log.warn("ads_connect", ["conn": conn.connectionID, "peer": conn.peer, "namespace": proxy.namespace,
                                      "note": "empty node id: answered, never pushed"])
         } else {
-            Log.debug("ads_connect", ["conn": conn.connectionID, "peer": conn.peer, "namespace": proxy.namespace,
+            Log.info("ads_connect", ["conn": conn.connectionID, "peer": conn.peer, "namespace": proxy.namespace,
                                       "user_agent": proxy.userAgent])
         }
         return nil

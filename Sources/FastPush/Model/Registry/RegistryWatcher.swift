@@ -42,9 +42,9 @@ public final class RegistryWatcher: Sendable {
 
     private enum State {
         case idle
-        case running(thread: pthread_t, wakeFd: Int32)
-        case stopping(thread: pthread_t)
-        case exited(thread: pthread_t)
+        case running(thread: OSThread, wakeFd: Int32)
+        case stopping(thread: OSThread)
+        case exited(thread: OSThread)
         case stopped
     }
     private let state = Mutex<State>(.idle)
@@ -71,16 +71,11 @@ public final class RegistryWatcher: Sendable {
         let loop = RegistryWatchLoop(watcher: self, wakeFd: fds[0])
         let initial = loop.prepare()
 
-        let ctx = Unmanaged.passRetained(loop).toOpaque()
+        let box = UnsafeSendableBox(loop)
         state.withLock { s in
             guard case .idle = s else { preconditionFailure("RegistryWatcher.start() called twice or after stop()") }
-            var tid = pthread_t()
-            let rc = pthread_create(&tid, nil, { arg in
-                Unmanaged<RegistryWatchLoop>.fromOpaque(arg!).takeRetainedValue().run()
-                return nil
-            }, ctx)
-            precondition(rc == 0, "pthread_create failed: \(rc)")
-            s = .running(thread: tid, wakeFd: fds[1])
+            let thread = OSThread.spawn(name: "fp-registry") { box.value.run() }
+            s = .running(thread: thread, wakeFd: fds[1])
         }
         return initial
     }
@@ -89,7 +84,7 @@ public final class RegistryWatcher: Sendable {
     /// thread itself). No callback runs after `stop()` returns. Safe to call more than once;
     /// only the first call waits.
     public func stop() {
-        let toJoin: pthread_t? = state.withLock { s in
+        let toJoin: OSThread? = state.withLock { s in
             switch s {
             case .running(let t, let w):
                 var one: UInt8 = 1
@@ -108,10 +103,10 @@ public final class RegistryWatcher: Sendable {
             }
         }
         guard let t = toJoin else { return }
-        if pthread_equal(t, pthread_self()) != 0 {
-            pthread_detach(t)  // stop() from the callback: the loop exits when the callback returns
+        if t.isCurrent {
+            t.detach()  // stop() from the callback: the loop exits when the callback returns
         } else {
-            pthread_join(t, nil)
+            t.join()
         }
         state.withLock { s in s = .stopped }
     }
