@@ -34,7 +34,7 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
         guard let conn = connection else { return }
         let request: DiscoveryRequest
         do {
-            request = try DiscoveryRequest(decoding: message)
+            request = try DiscoveryRequest(decodingDeferringNames: message)
         } catch {
             Log.warn("ads_bad_request", ["peer": conn.peer, "conn": conn.connectionID, "error": error])
             s.finish(GRPCStatus(.invalidArgument, "malformed DiscoveryRequest: \(error)"))

@@ -179,13 +179,34 @@ public final class DiscoveryServer: Sendable {
             return .close(GRPCStatus(.invalidArgument, "unknown type_url \"\(request.typeURL)\": fastpilot serves CDS, EDS, LDS and RDS"))
         }
         var initialized = false
+        var added: Set<String>?
+        var request = request
+        var badNames: ProtoDecodingError?
         let result = conn.state.withLock { st -> (RequestKind, Proxy)? in
             if st.proxy == nil {
                 guard let node = request.node else { return nil }
                 st.proxy = Proxy(node: node, defaultNamespace: config.defaultNamespace)
                 initialized = true
             }
-            return (SotWRules.process(request, type: type, watched: &st.watched), st.proxy!)
+            let before = st.watched[type]
+            if request.namesDeferred {
+                if let before, !request.responseNonce.isEmpty, before.namesDigest == request.resourceNamesDigest {
+                    request.resourceNames = before.names.names  // the same subscription as before
+                } else {
+                    do throws(ProtoDecodingError) { try request.decodeDeferredNames() } catch { badNames = error; return nil }
+                }
+            }
+            let kind = SotWRules.process(request, type: type, watched: &st.watched)
+            st.watched[type]?.namesDigest = request.resourceNamesDigest
+            // Istio answers a grown EDS/RDS subscription with the new names only (Delta.Subscribed):
+            // for these types absence is not deletion, and the rest is already with the client.
+            if case .ack(true) = kind, !type.isWildcardType, let before, !before.alwaysRespond, let now = st.watched[type] {
+                added = now.names.nameSet.subtracting(before.names.nameSet)
+            }
+            return (kind, st.proxy!)
+        }
+        if let badNames {
+            return .close(GRPCStatus(.invalidArgument, "malformed DiscoveryRequest: \(badNames)"))
         }
         guard let (kind, proxy) = result else {
             return .close(GRPCStatus(.invalidArgument, "the first DiscoveryRequest on a stream must carry node"))
@@ -205,7 +226,7 @@ public final class DiscoveryServer: Sendable {
             break
         }
         guard kind.respond else { return .ok }
-        respond(type, conn: conn, proxy: proxy)
+        respond(type, conn: conn, proxy: proxy, only: added)
         return .ok
     }
 
@@ -231,16 +252,20 @@ public final class DiscoveryServer: Sendable {
         return nil
     }
 
-    /// Answers a request with everything the stream watches of `type`, from the newest snapshot.
-    private func respond(_ type: XdsType, conn: XdsConnection, proxy: Proxy) {
+    /// Answers a request from the newest snapshot: everything the stream watches of `type`, or
+    /// for a grown EDS/RDS subscription only the names it added.
+    private func respond(_ type: XdsType, conn: XdsConnection, proxy: Proxy, only: Set<String>? = nil) {
         let push = pushContext
         let start = MonotonicClock.nanos()
-        guard let watch = conn.state.withLock({ st -> WatchedResource? in
+        guard var watch = conn.state.withLock({ st -> WatchedResource? in
             if (st.lastPushContext?.version ?? 0) < push.version { st.lastPushContext = push }
             return st.watched[type]
         }) else { return }
+        if let only {
+            watch.names = SubscriptionSet.of(Array(only))
+        }
         let request = PushRequest(full: true, forced: true, reason: [.proxyrequest: 1], start: start, push: push)
-        let ctx = GeneratorContext(proxy: proxy, watch: watch, request: request, push: push, forRequest: true)
+        let ctx = GeneratorContext(proxy: proxy, watch: watch, request: request, push: push, forRequest: true, partial: only != nil)
         guard let r = Generators.generate(type, ctx) else { return }
         record(r, since: start)
         conn.deliver([r], done: nil)

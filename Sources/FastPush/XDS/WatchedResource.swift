@@ -19,6 +19,8 @@ public struct WatchedResource: Sendable {
     public var lastFullVersion: UInt64 = 0
     /// Hash of the last response body: a push identical to it is not sent again.
     public var lastBodyHash: UInt64?
+    /// Digest of the last request's resource_names on the wire: an identical ACK skips decoding.
+    public var namesDigest: UInt64 = 0
 
     public init(type: XdsType, names: [String]) {
         self.type = type
@@ -73,9 +75,13 @@ public enum SotWRules {
         w.lastError = nil
         w.nonceAcked = request.responseNonce
         w.versionAcked = request.versionInfo
-        let updated = WatchedResource(type: type, names: request.resourceNames)
-        w.names = updated.names
-        w.wildcard = updated.wildcard
+        // Almost every ACK repeats the subscription in the same order (an Envoy EDS ACK lists
+        // every cluster): compare in place before re-sorting and interning it.
+        if request.resourceNames != previous.names.names {
+            let updated = WatchedResource(type: type, names: request.resourceNames)
+            w.names = updated.names
+            w.wildcard = updated.wildcard
+        }
         var respond = false
         if w.alwaysRespond {
             w.alwaysRespond = false

@@ -89,33 +89,29 @@ import Synchronization
         let producers = 4, rounds = 40
         let seen = Mutex<[Set<ConfigKey>]>(Array(repeating: [], count: conns.count))
         let overlap = Atomic<Int>(0)
-        let consumerDone = Semaphore()
-        OSThread.spawn(name: "t-consumer") {
+        let consumer = OSThread.spawn(name: "t-consumer") {
             while let (c, r) = q.dequeue() {
                 if c.busy.exchange(true, ordering: .acquiringAndReleasing) { overlap.wrappingAdd(1, ordering: .relaxed) }
                 seen.withLock { $0[c.id].formUnion(r.configsUpdated ?? []) }
                 c.busy.store(false, ordering: .releasing)
                 q.markDone(c)
             }
-            consumerDone.signal()
         }
-        let done = Semaphore()
         let box = UnsafeSendableArray(conns)
-        for p in 0..<producers {
+        let threads = (0..<producers).map { p in
             OSThread.spawn(name: "t-prod-\(p)") {
                 for r in 0..<rounds {
                     let seq = q.publish(PushRequest(configsUpdated: [BroadcastQueueTests.key(p * 1000 + r)]))
                     for c in box.value { q.enqueue(c, published: seq) }
                 }
-                done.signal()
             }
         }
-        for _ in 0..<producers { done.wait() }
+        for t in threads { t.join() }
         // Drain, then stop the consumer.
         let deadline = MonotonicClock.nanos() + 30_000_000_000
         while q.pending > 0 && MonotonicClock.nanos() < deadline { sched_yield() }
         q.shutDown()
-        consumerDone.wait()
+        consumer.join()
         #expect(overlap.load(ordering: .relaxed) == 0)
         let expected = Set((0..<producers).flatMap { p in (0..<rounds).map { BroadcastQueueTests.key(p * 1000 + $0) } })
         let all = seen.withLock { $0 }

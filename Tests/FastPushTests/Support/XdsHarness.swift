@@ -60,7 +60,10 @@ final class TestClient {
         r.versionInfo = version
         r.errorDetail = error
         if !sentNode { r.node = node; sentNode = true }
-        return server.process(r, on: conn)
+        // Through the wire and the production decoder (names deferred behind a digest).
+        let wire = r.encode()
+        let decoded = try! wire.withUnsafeBytes { try DiscoveryRequest(decodingDeferringNames: $0) }
+        return server.process(decoded, on: conn)
     }
 
     /// ACKs the last response of `t` with the current names.

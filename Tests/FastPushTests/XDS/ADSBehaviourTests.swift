@@ -172,7 +172,28 @@ import Testing
         let r0 = payments.received(.rds).count
         payments.send(.rds, names: routes, nonce: payments.last(.rds)!.nonce, version: payments.last(.rds)!.versionInfo)
         #expect(payments.received(.rds).count == r0 + 1)
-        #expect(payments.last(.rds)!.resources.count == routes.count)
+        // Only the newly subscribed route (Istio's Delta.Subscribed): the others are unchanged.
+        #expect(payments.last(.rds)!.resources.count == 1)
+        #expect(String(decoding: payments.last(.rds)!.resources[0].value, as: UTF8.self).contains("9100"))
+    }
+
+    @Test func grownEDSSubscriptionGetsOnlyTheNewClusters() throws {
+        let server = Fixtures.server()
+        let c = TestClient(server, namespace: "demo")
+        c.send(.eds, names: [Self.echoCluster])
+        c.ack(.eds, names: [Self.echoCluster])
+        let ledger = ResourceNames.outboundCluster(port: 7070, host: "ledger.payments.svc.cluster.local")
+        c.ack(.eds, names: [Self.echoCluster, ledger])
+        let r = try #require(c.last(.eds))
+        #expect(c.received(.eds).count == 2)
+        #expect(r.resources.count == 1)
+        #expect(String(decoding: r.resources[0].value, as: UTF8.self).contains("ledger"))
+        // A later push is still complete, and not held back by that partial response.
+        var echo = Fixtures.echo
+        echo.endpoints.append(WorkloadEndpoint(address: "10.0.0.9"))
+        server.updateRegistry(RegistrySnapshot(services: [echo, Fixtures.ledger, Fixtures.privateSvc]))
+        server.drainQueue()
+        #expect(c.received(.eds).count == 3)
     }
 
     @Test func removedServiceReachesProxiesThatSawIt() {

@@ -9,6 +9,10 @@ public struct DiscoveryRequest: Sendable, Equatable {
     public var typeURL: String = ""                // 4
     public var responseNonce: String = ""          // 5
     public var errorDetail: RPCStatus? = nil       // 6 google.rpc.Status
+    /// With `init(decodingDeferringNames:)`: the names still as wire bytes, and their digest.
+    public var resourceNamesWire: [UInt8] = []
+    public var resourceNamesDigest: UInt64 = 0
+    public var namesDeferred = false
     public init() {}
 }
 

@@ -36,3 +36,75 @@ extension DiscoveryRequest: ProtoDecodable, ProtoEncodable {
         if let errorDetail { w.writeMessage(field: 6, errorDetail) }
     }
 }
+
+extension DiscoveryRequest {
+    /// Decodes everything but `resource_names`, which stay as wire bytes with a digest: an ACK
+    /// repeats its subscription, and comparing digests spares decoding (and allocating) every
+    /// name of every ACK. `decodeDeferredNames()` decodes them when they did change.
+    public init(decodingDeferringNames buffer: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self.init()
+        var r = ProtoReader(buffer)
+        var wire: [UInt8] = []
+        while let (field, wt) = try r.next() {
+            switch field {
+            case 1: versionInfo = try r.stringField()
+            case 2: node = try r.messageField(Node.self)
+            case 3:
+                guard wt == .lengthDelimited else { throw .wrongWireType(field: 3, expected: .lengthDelimited, actual: wt) }
+                let bytes = try r.readLengthDelimited()
+                wire.append(0x1A)  // kept as field 3 entries, so the normal reader decodes them
+                Self.appendVarint(UInt64(bytes.count), to: &wire)
+                wire.append(contentsOf: bytes)
+            case 4: typeURL = try r.stringField()
+            case 5: responseNonce = try r.stringField()
+            case 6: errorDetail = try r.messageField(RPCStatus.self)
+            default: try r.skipField()
+            }
+        }
+        resourceNamesWire = wire
+        resourceNamesDigest = Self.digest(wire)
+        namesDeferred = true
+    }
+
+    public mutating func decodeDeferredNames() throws(ProtoDecodingError) {
+        guard namesDeferred else { return }
+        var names: [String] = []
+        var failure: ProtoDecodingError?
+        resourceNamesWire.withUnsafeBytes { buf in
+            var r = ProtoReader(buf)
+            do throws(ProtoDecodingError) {
+                while try r.next() != nil { names.append(try r.stringField()) }
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        resourceNames = names
+        namesDeferred = false
+    }
+
+    static func appendVarint(_ v: UInt64, to out: inout [UInt8]) {
+        var v = v
+        while v >= 0x80 { out.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+        out.append(UInt8(v))
+    }
+
+    /// A fast 64-bit digest (word-at-a-time multiply/xor-shift) for change detection only.
+    static func digest(_ bytes: [UInt8]) -> UInt64 {
+        var h: UInt64 = 0x243F6A8885A308D3 ^ UInt64(bytes.count)
+        bytes.withUnsafeBytes { b in
+            var i = 0
+            while i + 8 <= b.count {
+                h = (h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x9E3779B97F4A7C15
+                h ^= h >> 29
+                i += 8
+            }
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < b.count { tail |= UInt64(b[i]) << shift; shift += 8; i += 1 }
+            h = (h ^ tail) &* 0x9E3779B97F4A7C15
+            h ^= h >> 32
+        }
+        return h
+    }
+}

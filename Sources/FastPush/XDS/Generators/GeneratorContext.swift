@@ -6,6 +6,17 @@ public struct GeneratorContext {
     public let push: PushContext
     /// Answers a client request rather than a push.
     public let forRequest: Bool
+    /// Answers only part of the subscription (newly subscribed names): not a complete response.
+    public var partial = false
+
+    public init(proxy: Proxy, watch: WatchedResource, request: PushRequest, push: PushContext, forRequest: Bool, partial: Bool = false) {
+        self.proxy = proxy
+        self.watch = watch
+        self.request = request
+        self.push = push
+        self.forRequest = forRequest
+        self.partial = partial
+    }
 
     public var view: NamespaceView { push.view(for: proxy.namespace) }
 
@@ -18,7 +29,7 @@ public struct GeneratorContext {
     }
 
     func response(_ type: XdsType, _ body: EncodedBody, full: Bool = true) -> XdsResponse {
-        XdsResponse(type: type, version: push.version, body: body, full: full, forced: forRequest)
+        XdsResponse(type: type, version: push.version, body: body, full: full && !partial, forced: forRequest)
     }
 
     func resource(_ type: XdsType, _ key: ResourceKey, _ build: () -> EncodedResource) -> EncodedResource {

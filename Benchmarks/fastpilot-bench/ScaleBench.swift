@@ -1,0 +1,150 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import FastPush
+
+/// End to end: `fastpilot serve` and `fastpilot loadgen` as separate processes on this machine,
+/// plus the kernel floor for the same bytes per connection, measured in the same run.
+enum ScaleBench {
+    struct Scenario {
+        var streams: Int
+        var conns: Int
+        var services = 100
+        var endpoints = 10
+        var rounds = 3
+        var mode = "envoy"
+        var serverArgs: [String] = []
+        var label: String { streams == conns ? "\(streams) streams, 1 per connection" : "\(streams) streams over \(conns) connections" }
+    }
+
+    struct Row {
+        var scenario: Scenario
+        var report: [String: Any]
+        var floorSeconds: Double
+        var floorBytes: Int
+    }
+
+    static let binDir: String = {
+        let exe = String(cString: realpath("/proc/self/exe", nil))
+        return String(exe[..<exe.lastIndex(of: "/")!])
+    }()
+
+    /// The registry: `services` ServiceEntries in namespace bench, `endpoints` each over three zones.
+    static func registry(services: Int, endpoints: Int) -> String {
+        var items: [String] = []
+        for s in 0..<services {
+            var eps: [String] = []
+            for e in 0..<endpoints {
+                eps.append("{\"address\":\"10.\(s / 250).\(s % 250).\(e + 1)\",\"locality\":\"bench/zone-\(e % 3)\",\"labels\":{\"app\":\"svc-\(s)\"}}")
+            }
+            items.append("""
+            {"apiVersion":"networking.istio.io/v1","kind":"ServiceEntry","metadata":{"name":"svc-\(s)","namespace":"bench"},
+             "spec":{"hosts":["svc-\(s).bench.svc.cluster.local"],"ports":[{"number":8080,"name":"grpc","protocol":"GRPC"}],
+                     "resolution":"STATIC","location":"MESH_INTERNAL","endpoints":[\(eps.joined(separator: ","))]}}
+            """)
+        }
+        return "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[\(items.joined(separator: ",\n"))]}\n"
+    }
+
+    static func freePort() -> UInt16 {
+        let (fd, port) = try! Socket.listen(host: "127.0.0.1", port: 0)
+        close(fd)
+        return port
+    }
+
+    static func run(_ sc: Scenario) throws -> Row {
+        let dir = "/tmp/fastpilot-bench-\(getpid())"
+        mkdir(dir, 0o755)
+        let registryPath = "\(dir)/registry.json"
+        try registry(services: sc.services, endpoints: sc.endpoints).write(toFile: registryPath, atomically: true, encoding: .utf8)
+        let xds = freePort(), admin = freePort()
+        let server = try spawn("\(binDir)/fastpilot", ["serve", "--registry", registryPath, "--xds-address", "127.0.0.1:\(xds)",
+                                                         "--admin-port", String(admin), "--log-level", "warn"] + sc.serverArgs,
+                               stdout: "\(dir)/server.log")
+        defer { kill(server, SIGTERM); var st: Int32 = 0; waitpid(server, &st, 0) }
+        try waitReady(admin)
+        let json = "\(dir)/loadgen.json"
+        var args = ["loadgen", "--target", "127.0.0.1:\(xds)", "--admin", "127.0.0.1:\(admin)", "--streams", String(sc.streams),
+                    "--conns", String(sc.conns), "--rounds", String(sc.rounds), "--namespaces", "bench", "--mode", sc.mode,
+                    "--server-pid", String(server), "--json", json, "--no-progress", "--timeout", "120s",
+                    "--trigger-service", "bench/svc-0"]
+        if sc.mode == "grpc" { args += ["--grpc-target", "svc-0.bench.svc.cluster.local:8080", "--trigger", "endpoint"] }
+        let lg = try spawn("\(binDir)/fastpilot", args, stdout: "\(dir)/loadgen.out")
+        var st: Int32 = 0
+        waitpid(lg, &st, 0)
+        guard let data = FileManager.default.contents(atPath: json),
+              let report = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw SocketError(operation: "loadgen produced no report (see \(dir)/loadgen.out)", errno: EIO)
+        }
+        // The floor: the bytes of one endpoint push per connection, to `conns` sockets.
+        let phases = report["phases"] as? [[String: Any]] ?? []
+        let ep = phases.filter { ($0["name"] as? String ?? "").hasPrefix("endpoint") }
+        let epBytes = ep.compactMap { $0["bytes"] as? Int }.sorted()
+        let perConn = max(64, (epBytes.isEmpty ? 1024 : epBytes[epBytes.count / 2]) / sc.conns)
+        let floor = try FloorBench.measure(sockets: sc.conns, bytes: perConn, reps: 5)
+        return Row(scenario: sc, report: report, floorSeconds: floor.median, floorBytes: perConn)
+    }
+
+    static func waitReady(_ port: UInt16) throws {
+        for _ in 0..<200 {
+            if let r = try? HTTPClient.request("GET", host: "127.0.0.1", port: port, path: "/ready", timeoutSeconds: 1), r.status == 200 { return }
+            usleep(50_000)
+        }
+        throw SocketError(operation: "server not ready on :\(port)", errno: ETIMEDOUT)
+    }
+
+    static func spawn(_ path: String, _ args: [String], stdout: String) throws -> pid_t {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var cargs = ([path] + args).map { strdup($0) } + [nil]
+        defer { for p in cargs { free(p) } }
+        let rc = posix_spawn(&pid, path, &actions, nil, &cargs, environ)
+        guard rc == 0 else { throw SocketError(operation: "spawn \(path)", errno: rc) }
+        return pid
+    }
+
+    static func ms(_ v: Any?) -> String {
+        guard let d = v as? Double else { return "-" }
+        return d * 1000 >= 100 ? String(Int((d * 1000).rounded())) : String(format1: d * 1000)
+    }
+
+    static func median(_ phases: [[String: Any]], _ prefix: String, _ key: String) -> Double? {
+        let v = phases.filter { ($0["name"] as? String ?? "").hasPrefix(prefix) }.compactMap { $0[key] as? Double }.sorted()
+        return v.isEmpty ? nil : v[v.count / 2]
+    }
+
+    static func table(_ rows: [Row]) -> String {
+        var out: [[String]] = []
+        for r in rows {
+            let p = r.report["phases"] as? [[String: Any]] ?? []
+            let sync = p.first { ($0["name"] as? String) == "initial sync" }
+            let epMax = median(p, "endpoint", "max_s"), fullMax = median(p, "full", "max_s")
+            let rounds = p.filter { ($0["name"] as? String ?? "") != "initial sync" }
+            let cpu = rounds.compactMap { $0["server_cpu_s"] as? Double }
+            let lgShare = rounds.compactMap { ph -> Double? in
+                guard let l = ph["loadgen_cpu_s"] as? Double, let w = ph["wall_s"] as? Double, w > 0 else { return nil }
+                return l / w
+            }
+            let ok = (r.report["success"] as? Bool) == true
+            out.append([
+                r.scenario.label + (ok ? "" : " (INCOMPLETE)"),
+                ms(sync?["p50_s"]) + " / " + ms(sync?["max_s"]),
+                ms(median(p, "endpoint", "p50_s")) + " / " + ms(median(p, "endpoint", "p99_s")) + " / " + ms(epMax),
+                ms(median(p, "full", "p50_s")) + " / " + ms(median(p, "full", "p99_s")) + " / " + ms(fullMax),
+                "\(ms(r.floorSeconds)) (\(r.floorBytes) B)",
+                epMax.map { String(format1: $0 / r.floorSeconds) + "x" } ?? "-",
+                (r.report["server_rss_per_stream"] as? Double).map { "\(Int($0.rounded()))" } ?? "-",
+                cpu.isEmpty ? "-" : String(format1: cpu.reduce(0, +) / Double(cpu.count) * 1000),
+                lgShare.isEmpty ? "-" : String(format1: lgShare.max()! * 100) + "%",
+            ])
+        }
+        return Harness.table("End to end: fastpilot serve + fastpilot loadgen (envoy mode; medians of the rounds; ms)",
+                             header: ["scenario", "sync p50 / max", "endpoint p50 / p99 / max", "full p50 / p99 / max",
+                                      "floor (bytes/conn)", "endpoint max / floor", "server RSS B/stream",
+                                      "server CPU ms/round", "loadgen CPU (peak)"], rows: out)
+    }
+}
