@@ -58,7 +58,9 @@ public final class H2Connection {
 
     public let role: Role
     public let settings: H2Settings
-    public weak var delegate: (any H2ConnectionDelegate)?
+    /// Strong: the gRPC connection above and this one live and die together; it is cleared when
+    /// the connection closes (a weak reference would make every callback's retain a slow path).
+    public var delegate: (any H2ConnectionDelegate)?
     /// Called whenever there is something new to send (the transport schedules a flush).
     public var onNeedsFlush: (() -> Void)?
     public private(set) var lastError: String?

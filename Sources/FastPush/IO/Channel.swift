@@ -5,7 +5,8 @@ public final class Channel {
 
     public let fd: Int32
     public let peer: String
-    public unowned let loop: any IOLoop
+    /// A loop outlives its channels.
+    public unowned(unsafe) let loop: any IOLoop
     public var handler: (any ChannelHandler)?
     public internal(set) var state: State = .active
 

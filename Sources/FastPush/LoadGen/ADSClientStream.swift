@@ -18,10 +18,31 @@ public final class ADSClientStream {
         public var responses = 0
     }
 
+    /// Encoded `type_url` + `resource_names` blocks, shared by the streams of one loop that
+    /// subscribe alike: an ACK is that block plus its own version and nonce.
+    public final class BlockCache {
+        private var blocks: [String: SharedBytes] = [:]
+        public init() {}
+        func block(_ t: XdsType, _ names: [String]) -> SharedBytes {
+            let key = t.typeURL + "\u{0}" + names.joined(separator: "\u{0}")
+            if let b = blocks[key] { return b }
+            var r = DiscoveryRequest()
+            r.typeURL = t.typeURL
+            r.resourceNames = names
+            let b = SharedBytes(r.encode())
+            blocks[key] = b
+            return b
+        }
+    }
+
     public let index: Int
     public let mode: Mode
     let node: Node
     let send: ([UInt8]) -> Void
+    /// Sends a shared block and a small tail as one message (no copy of the block).
+    public var sendBlock: ((SharedBytes, SmallBytes) -> Void)?
+    public var blocks: BlockCache?
+    private var typeBlocks: [SharedBytes?] = Array(repeating: nil, count: XdsType.allCases.count)
     public private(set) var state: [TypeState] = Array(repeating: TypeState(), count: XdsType.allCases.count)
     public private(set) var syncedAt: UInt64 = 0
     public private(set) var bytesReceived = 0
@@ -131,10 +152,24 @@ public final class ADSClientStream {
         s.requested = true
         s.names = names
         state[t.rawValue] = s
+        typeBlocks[t.rawValue] = nil
         request(t, names: names, version: s.version, nonce: s.nonce)
     }
 
     private func request(_ t: XdsType, names: [String], version: String, nonce: String) {
+        if sentNode, let sendBlock, let blocks,
+           DiscoveryResponseTail.size(version: version, nonce: nonce) <= SmallBytes.capacity {
+            let block = typeBlocks[t.rawValue] ?? blocks.block(t, names)
+            typeBlocks[t.rawValue] = block
+            // DiscoveryRequest's version_info (1) and response_nonce (5) have the same field
+            // numbers as the response's version and nonce: the same tail encoder writes them.
+            var tail = SmallBytes()
+            tail.append(max: DiscoveryResponseTail.size(version: version, nonce: nonce)) {
+                DiscoveryResponseTail.encode(version: version, nonce: nonce, into: $0.baseAddress!)
+            }
+            sendBlock(block, tail)
+            return
+        }
         var r = DiscoveryRequest()
         r.typeURL = t.typeURL
         r.resourceNames = names

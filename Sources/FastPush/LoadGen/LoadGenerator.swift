@@ -25,6 +25,7 @@ public final class LoadGenerator {
         var phase: Phase?
         var latencies: [Double] = []
         var keepAlive: [AnyObject] = []
+        let blocks = ADSClientStream.BlockCache()
     }
 
     final class CallDelegate: GRPCClientCallDelegate {
@@ -68,6 +69,8 @@ public final class LoadGenerator {
                 if case .grpc = options.mode { mode = .grpc(target: options.grpcTargets[index % options.grpcTargets.count]) } else { mode = .envoy }
                 var callRef: GRPCClientCall?
                 let stream = ADSClientStream(index: index, mode: mode, node: node(index)) { bytes in callRef?.send(bytes: bytes) }
+                stream.blocks = state.blocks
+                stream.sendBlock = { block, tail in callRef?.send(body: ByteSlice(block), tail: tail) }
                 let delegate = CallDelegate(stream, self)
                 guard let call = handler.grpc.startCall(path: ADSService.streamPath, delegate: delegate) else {
                     streamEnded(stream, GRPCStatus(.resourceExhausted, "could not open a stream"))
@@ -75,11 +78,11 @@ public final class LoadGenerator {
                 }
                 callRef = call
                 call.userData = delegate
-                stream.onSynced = { [unowned state, self] in
+                stream.onSynced = { [unowned(unsafe) state, self] in
                     if case let .sync(start)? = state.phase { state.latencies.append(Double(MonotonicClock.nanos() - start) / 1e9) }
                     synced.wrappingAdd(1, ordering: .relaxed)
                 }
-                stream.onResponse = { [unowned state, self] type, version, now in
+                stream.onResponse = { [unowned(unsafe) state, self] type, version, now in
                     guard case let .trigger(t, start)? = state.phase, t == type else { return }
                     var track = state.tracks[local]
                     guard track.expected, !track.done, version != track.baseline else { return }

@@ -2,7 +2,9 @@ import Synchronization
 
 /// Istio's doSendPushes with threads we own: one dispatcher takes a push slot, then dequeues a
 /// connection, and hands it to one of a fixed set of workers. Slots bound the pushes in flight
-/// (dequeued but not done); a slot comes back only through `PushDone`.
+/// (dequeued but not done); a slot comes back only through `PushDone`. While more slots and
+/// connections are at hand the dispatcher takes them too, and hands a batch over at once: one
+/// wake-up per batch instead of one per connection.
 public final class PushDispatcher<Item: PushQueueItem>: Sendable {
     public struct Job: Sendable {
         public let item: Item
@@ -16,11 +18,13 @@ public final class PushDispatcher<Item: PushQueueItem>: Sendable {
     private let slots: Semaphore
     private let inFlight = Atomic<Int>(0)
     private let maxInFlight = Atomic<Int>(0)
-    private let jobs = Mutex<[Job]>([])
+    private let jobs = Mutex<[[Job]]>([])
+    /// Batches are sized so that every worker gets work when the slots allow it.
+    public let maxBatch: Int
     private let jobSignal = Semaphore()
     private let stopping = Atomic<Bool>(false)
     private let threads = Mutex<[OSThread]>([])
-    private let process: @Sendable (Job) -> Void
+    private let process: @Sendable ([Job]) -> Void
     private let onDequeue: @Sendable (PushRequest) -> Void
 
     /// Istio's auto throttle (PILOT_PUSH_THROTTLE=0): min(15 + 5 × cores, 100).
@@ -28,8 +32,9 @@ public final class PushDispatcher<Item: PushQueueItem>: Sendable {
 
     public init(queue: PushQueue<Item>, throttle: Int, workers: Int,
                 onDequeue: @escaping @Sendable (PushRequest) -> Void = { _ in },
-                process: @escaping @Sendable (Job) -> Void) {
+                process: @escaping @Sendable ([Job]) -> Void) {
         precondition(throttle > 0 && workers > 0)
+        self.maxBatch = max(1, min(64, throttle / workers))
         self.queue = queue
         self.throttle = throttle
         self.workerCount = workers
@@ -57,38 +62,53 @@ public final class PushDispatcher<Item: PushQueueItem>: Sendable {
     }
 
     private func dispatchLoop() {
+        var batch: [Job] = []
         while true {
             slots.wait()
             guard let (item, request) = queue.dequeue() else {
                 slots.signal()
                 break
             }
-            let n = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
-            var m = maxInFlight.load(ordering: .relaxed)
-            while n > m {
-                let r = maxInFlight.compareExchange(expected: m, desired: n, ordering: .relaxed)
-                if r.exchanged { break }
-                m = r.original
+            batch.append(job(item, request))
+            while batch.count < maxBatch, slots.tryWait() {
+                guard let (i, r) = queue.tryDequeue() else {
+                    slots.signal()
+                    break
+                }
+                batch.append(job(i, r))
             }
-            onDequeue(request)
-            let done = PushDone { [self] in
-                queue.markDone(item)
-                inFlight.wrappingAdd(-1, ordering: .relaxed)
-                slots.signal()
-            }
-            jobs.withLock { $0.append(Job(item: item, request: request, done: done)) }
+            let b = batch
+            batch.removeAll(keepingCapacity: true)
+            jobs.withLock { $0.append(b) }
             jobSignal.signal()
         }
         stopping.store(true, ordering: .releasing)
         for _ in 0..<workerCount { jobSignal.signal() }
     }
 
+    private func job(_ item: Item, _ request: PushRequest) -> Job {
+        let n = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
+        var m = maxInFlight.load(ordering: .relaxed)
+        while n > m {
+            let r = maxInFlight.compareExchange(expected: m, desired: n, ordering: .relaxed)
+            if r.exchanged { break }
+            m = r.original
+        }
+        onDequeue(request)
+        let done = PushDone { [self] in
+            queue.markDone(item)
+            inFlight.wrappingAdd(-1, ordering: .relaxed)
+            slots.signal()
+        }
+        return Job(item: item, request: request, done: done)
+    }
+
     private func workerLoop() {
         while true {
             jobSignal.wait()
-            let job = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
-            if let job {
-                process(job)
+            let batch = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+            if let batch {
+                process(batch)
             } else if stopping.load(ordering: .acquiring) {
                 break
             }

@@ -148,27 +148,40 @@ public final class PushQueue<Item: PushQueueItem>: Sendable {
         parker.wait()
     }
 
+    /// The next ready connection, or nil at once.
+    public func tryDequeue() -> (Item, PushRequest)? {
+        while let item = ring.pop() {
+            if let r = take(item) { return (item, r) }
+        }
+        return nil
+    }
+
+    /// Marks a popped connection PROCESSING and takes what it must push (nil: nothing, and it
+    /// has been marked done again).
+    private func take(_ item: Item) -> PushRequest? {
+        queued.wrappingAdd(-1, ordering: .relaxed)
+        let link = item.pushQueueLink
+        link.state.store(PushQueueLink.processing, ordering: .sequentiallyConsistent)
+        let individual = link.pending.withLock { r -> PushRequest? in defer { r = nil }; return r }
+        let upTo = link.broadcastUpTo.load(ordering: .sequentiallyConsistent)
+        let done = link.broadcastDone.load(ordering: .relaxed)
+        var broadcast: PushRequest?
+        if upTo > done {
+            broadcast = log.merged(after: done, upTo: upTo)
+            link.broadcastDone.store(upTo, ordering: .relaxed)
+        }
+        if let request = Self.combine(individual, broadcast) { return request }
+        // Re-queued by a dirty mark whose request we already took: nothing to do.
+        markDone(item)
+        return nil
+    }
+
     /// Blocks until a connection is ready. nil once shut down and drained, or on timeout.
     public func dequeue(timeoutNanos: UInt64? = nil) -> (Item, PushRequest)? {
         let deadline = timeoutNanos.map { MonotonicClock.nanos() &+ $0 }
         while true {
             if let item = ring.pop() {
-                queued.wrappingAdd(-1, ordering: .relaxed)
-                let link = item.pushQueueLink
-                link.state.store(PushQueueLink.processing, ordering: .sequentiallyConsistent)
-                let individual = link.pending.withLock { r -> PushRequest? in defer { r = nil }; return r }
-                let upTo = link.broadcastUpTo.load(ordering: .sequentiallyConsistent)
-                let done = link.broadcastDone.load(ordering: .relaxed)
-                var broadcast: PushRequest?
-                if upTo > done {
-                    broadcast = log.merged(after: done, upTo: upTo)
-                    link.broadcastDone.store(upTo, ordering: .relaxed)
-                }
-                if let request = Self.combine(individual, broadcast) {
-                    return (item, request)
-                }
-                // Re-queued by a dirty mark whose request we already took: nothing to do.
-                markDone(item)
+                if let request = take(item) { return (item, request) }
                 continue
             }
             if shuttingDown.load(ordering: .acquiring) { return nil }
@@ -213,18 +226,32 @@ public final class PushQueue<Item: PushQueueItem>: Sendable {
         while true {
             let s = link.state.load(ordering: .acquiring)
             if s == PushQueueLink.dirty {
-                if link.state.compareExchange(expected: s, desired: PushQueueLink.queued, ordering: .acquiringAndReleasing).exchanged {
-                    append(item)
-                    return
+                // Back to PROCESSING first, then look for real work: the request that marked
+                // it dirty may already have been taken with the last one. A producer arriving
+                // now marks it dirty again, and the CAS below sees that.
+                guard link.state.compareExchange(expected: s, desired: PushQueueLink.processing,
+                                                 ordering: .sequentiallyConsistent).exchanged else { continue }
+                if hasWork(link) {
+                    if link.state.compareExchange(expected: PushQueueLink.processing, desired: PushQueueLink.queued,
+                                                  ordering: .sequentiallyConsistent).exchanged {
+                        append(item)
+                        return
+                    }
                 }
+                continue
             } else if s == PushQueueLink.processing {
-                if link.state.compareExchange(expected: s, desired: PushQueueLink.idle, ordering: .acquiringAndReleasing).exchanged {
+                if link.state.compareExchange(expected: s, desired: PushQueueLink.idle, ordering: .sequentiallyConsistent).exchanged {
                     return
                 }
             } else {
                 return
             }
         }
+    }
+
+    private func hasWork(_ link: PushQueueLink) -> Bool {
+        link.pending.withLock { $0 != nil }
+            || link.broadcastUpTo.load(ordering: .sequentiallyConsistent) > link.broadcastDone.load(ordering: .sequentiallyConsistent)
     }
 
     /// Stops accepting; what is queued is still handed out, then dequeue returns nil.

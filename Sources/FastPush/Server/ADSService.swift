@@ -4,9 +4,9 @@ public final class ADSService: GRPCService {
     public static let streamPath = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 
     let server: DiscoveryServer
-    let loop: any IOLoop
+    let loop: URingLoop
 
-    public init(server: DiscoveryServer, loop: any IOLoop) {
+    public init(server: DiscoveryServer, loop: URingLoop) {
         self.server = server
         self.loop = loop
     }
@@ -23,7 +23,7 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
     let stream: GRPCServerStream
     private(set) var connection: XdsConnection?
 
-    init(server: DiscoveryServer, stream: GRPCServerStream, loop: any IOLoop) {
+    init(server: DiscoveryServer, stream: GRPCServerStream, loop: URingLoop) {
         self.server = server
         self.stream = stream
         let peer = stream.connection.peer
@@ -67,23 +67,22 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
     func close(_ status: GRPCStatus) { stream.finish(status) }
 }
 
-/// Reaches an ADS stream from a push worker: runs on the stream's loop.
+/// Reaches an ADS stream from a push worker: its loop is the executor.
 final class LoopTransport: XdsTransport {
-    let loop: any IOLoop
+    let loop: URingLoop
     let peer: String
     let stream: LoopBound<ADSStreamHandler>
 
-    init(loop: any IOLoop, peer: String, stream: LoopBound<ADSStreamHandler>) {
+    init(loop: URingLoop, peer: String, stream: LoopBound<ADSStreamHandler>) {
         self.loop = loop
         self.peer = peer
         self.stream = stream
     }
 
-    func withStream(_ body: @escaping @Sendable ((any XdsStream)?) -> Void) {
-        if loop.inEventLoop {
-            body(stream.value)
-        } else {
-            loop.execute { [stream] in body(stream.value) }
-        }
-    }
+    var executor: any XdsExecutor { loop }
+    func currentStream() -> (any XdsStream)? { stream.value }
+}
+
+extension URingLoop: XdsExecutor {
+    public var inExecutor: Bool { inEventLoop }
 }

@@ -15,7 +15,8 @@ public final class GRPCServerChannelHandler: ChannelHandler {
     }
 
     public func channelActive(_ channel: Channel) {
-        h2.onNeedsFlush = { [unowned channel] in channel.flush() }
+        // The channel owns this handler, which owns the closure; cleared on close.
+        h2.onNeedsFlush = { [unowned(unsafe) channel] in channel.flush() }
         grpc = GRPCServerConnection(h2: h2, service: service, peer: channel.peer, maxMessageSize: maxMessageSize)
     }
 
@@ -56,7 +57,7 @@ public final class GRPCClientChannelHandler: ChannelHandler {
     }
 
     public func channelActive(_ channel: Channel) {
-        h2.onNeedsFlush = { [unowned channel] in channel.flush() }
+        h2.onNeedsFlush = { [unowned(unsafe) channel] in channel.flush() }
         onActive?(channel)
     }
 

@@ -56,7 +56,11 @@ public final class DiscoveryServer: Sendable {
                                         onDequeue: { [metrics] r in
             metrics.proxyQueueTime.observe(nanos: MonotonicClock.nanos() &- r.start)
             for (reason, n) in r.reason ?? ReasonStats() { metrics.pushTriggers[reason]?.inc(n) }
-        }) { [self] job in pushConnection(job.item, job.request, done: job.done) }
+        }) { [self] jobs in
+            var deliveries = DeliveryBatch()
+            for job in jobs { pushConnection(job.item, job.request, done: job.done, into: &deliveries) }
+            deliveries.flush()
+        }
         let debouncer = Debouncer(options: config.debounce, onPushed: { [metrics] _, nanos in
             metrics.debounceTime.observe(nanos: nanos)
         }) { [self] r in push(r) }
@@ -189,14 +193,23 @@ public final class DiscoveryServer: Sendable {
                 initialized = true
             }
             let before = st.watched[type]
+            var subscription: Subscription?
             if request.namesDeferred {
                 if let before, !request.responseNonce.isEmpty, before.namesDigest == request.resourceNamesDigest {
-                    request.resourceNames = before.names.names  // the same subscription as before
+                    // The same bytes as this stream's last request: the same subscription.
+                    subscription = Subscription(names: before.names, star: before.wildcard && !before.names.isEmpty)
                 } else {
-                    do throws(ProtoDecodingError) { try request.decodeDeferredNames() } catch { badNames = error; return nil }
+                    do throws(ProtoDecodingError) {
+                        subscription = try SubscriptionSet.of(wire: request.resourceNamesWire, digest: request.resourceNamesDigest) {
+                            () throws(ProtoDecodingError) -> [String] in
+                            var r = request
+                            try r.decodeDeferredNames()
+                            return r.resourceNames
+                        }
+                    } catch { badNames = error; return nil }
                 }
             }
-            let kind = SotWRules.process(request, type: type, watched: &st.watched)
+            let kind = SotWRules.process(request, type: type, subscription: subscription, watched: &st.watched)
             st.watched[type]?.namesDigest = request.resourceNamesDigest
             // Istio answers a grown EDS/RDS subscription with the new names only (Delta.Subscribed):
             // for these types absence is not deletion, and the rest is already with the client.
@@ -283,6 +296,12 @@ public final class DiscoveryServer: Sendable {
     /// Istio's pushConnection: scope the request to the proxy, generate the types it watches
     /// that the change touches, and write them. `done` runs when they are written.
     func pushConnection(_ conn: XdsConnection, _ request: PushRequest, done: PushDone) {
+        var deliveries = DeliveryBatch()
+        pushConnection(conn, request, done: done, into: &deliveries)
+        deliveries.flush()
+    }
+
+    func pushConnection(_ conn: XdsConnection, _ request: PushRequest, done: PushDone, into deliveries: inout DeliveryBatch) {
         guard !conn.isClosed, let push = request.push else { done(); return }
         let (proxy, watched, before) = conn.state.withLock { ($0.proxy, $0.watched, $0.lastPushContext) }
         guard let proxy, !proxy.id.isEmpty else { done(); return }
@@ -307,7 +326,7 @@ public final class DiscoveryServer: Sendable {
         guard !responses.isEmpty else { done(); return }
         let queued = request.start
         let metrics = self.metrics
-        conn.deliver(responses, done: PushDone {
+        deliveries.add(conn, responses, PushDone {
             metrics.convergenceTime.observe(nanos: MonotonicClock.nanos() &- queued)
             done()
         })

@@ -34,13 +34,9 @@ public final class SubscriptionSet: Hashable, Sendable, CustomStringConvertible 
         static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.names == b.names }
     }
 
-    private final class WeakRef: @unchecked Sendable {
-        // Read and written only under `table`'s lock.
-        weak var value: SubscriptionSet?
-        init(_ v: SubscriptionSet) { value = v }
-    }
-
-    private static let table = Mutex<(entries: [Key: WeakRef], insertsSincePurge: Int)>(([:], 0))
+    // Strong references, purged when only the table still holds a set: a weak reference would
+    // give every set a side table and make each retain and release of it a slow path.
+    private static let table = Mutex<(entries: [Key: SubscriptionSet], insertsSincePurge: Int)>(([:], 0))
 
     /// The interned set for `names` (any order, duplicates allowed).
     public static func of(_ names: [String]) -> SubscriptionSet {
@@ -49,19 +45,69 @@ public final class SubscriptionSet: Hashable, Sendable, CustomStringConvertible 
         h.combine(sorted)
         let key = Key(names: sorted, hash: h.finalize())
         return table.withLock { t in
-            if let existing = t.entries[key]?.value { return existing }
+            if let existing = t.entries[key] { return existing }
             let s = SubscriptionSet(sortedUnique: sorted, hash: key.hash)
-            t.entries[key] = WeakRef(s)
+            t.entries[key] = s
             t.insertsSincePurge += 1
             if t.insertsSincePurge > max(1024, t.entries.count) {
-                t.entries = t.entries.filter { $0.value.value != nil }
+                purge(&t.entries)
                 t.insertsSincePurge = 0
             }
             return s
         }
     }
 
+    private static func purge(_ entries: inout [Key: SubscriptionSet]) {
+        for k in Array(entries.keys) {
+            var v = entries.removeValue(forKey: k)!
+            if !isKnownUniquelyReferenced(&v) { entries[k] = v }
+        }
+    }
+
     public static let empty = SubscriptionSet.of([])
+
+    // MARK: interning by wire bytes
+
+    private struct WireEntry {
+        let wire: [UInt8]
+        let subscription: Subscription
+    }
+
+    private static let wireTable = Mutex<[UInt64: [WireEntry]]>([:])
+    private static let wireTableLimit = 1024
+
+    /// The subscription a request's `resource_names` wire bytes spell: identical bytes from
+    /// thousands of clients (every Envoy of a namespace asks EDS for the same clusters) are
+    /// decoded and sorted once. `decode` runs only for bytes not seen before.
+    public static func of(wire: [UInt8], digest: UInt64,
+                          decode: () throws(ProtoDecodingError) -> [String]) throws(ProtoDecodingError) -> Subscription {
+        if let hit = wireTable.withLock({ t in t[digest]?.first { $0.wire == wire }?.subscription }) { return hit }
+        let s = Subscription(try decode())
+        wireTable.withLock { t in
+            if t.count >= wireTableLimit { t.removeAll(keepingCapacity: true) }
+            t[digest, default: []].append(WireEntry(wire: wire, subscription: s))
+        }
+        return s
+    }
+}
+
+/// A request's resource names: the interned set, and whether "*" (wildcard) was among them.
+public struct Subscription: Sendable, Equatable {
+    public let names: SubscriptionSet
+    public let star: Bool
+
+    public init(_ names: [String]) {
+        star = names.contains("*")
+        self.names = SubscriptionSet.of(star ? names.filter { $0 != "*" } : names)
+    }
+
+    public init(names: SubscriptionSet, star: Bool) {
+        self.names = names
+        self.star = star
+    }
+
+    /// No names at all: for a non-wildcard type, an unsubscribe.
+    public var isEmpty: Bool { names.isEmpty && !star }
 }
 
 /// The hosts an incremental EDS push regenerates (namespace/hostname), as a cache key part.

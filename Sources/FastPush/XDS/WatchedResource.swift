@@ -23,9 +23,13 @@ public struct WatchedResource: Sendable {
     public var namesDigest: UInt64 = 0
 
     public init(type: XdsType, names: [String]) {
+        self.init(type: type, subscription: Subscription(names))
+    }
+
+    public init(type: XdsType, subscription: Subscription) {
         self.type = type
-        self.names = SubscriptionSet.of(names.filter { $0 != "*" })
-        self.wildcard = type.isWildcardType && (names.isEmpty || names.contains("*"))
+        self.names = subscription.names
+        self.wildcard = type.isWildcardType && (subscription.names.isEmpty || subscription.star)
     }
 }
 
@@ -54,19 +58,21 @@ public enum RequestKind: Equatable, Sendable {
 /// The SotW request rules of istio-push-semantics.md section 8.2, on one stream's watches.
 /// Pure: no I/O, no locks; the caller holds the connection state.
 public enum SotWRules {
-    public static func process(_ request: DiscoveryRequest, type: XdsType,
+    /// `subscription`: the request's names, already interned (else read from `request`).
+    public static func process(_ request: DiscoveryRequest, type: XdsType, subscription: Subscription? = nil,
                                watched: inout [XdsType: WatchedResource]) -> RequestKind {
         if let err = request.errorDetail {
             let msg = "code \(err.code): \(err.message)"
             watched[type]?.lastError = msg
             return .nack(msg)
         }
-        if request.resourceNames.isEmpty && !type.isWildcardType {
+        let empty = subscription?.isEmpty ?? request.resourceNames.isEmpty
+        if empty && !type.isWildcardType {
             watched[type] = nil
             return .unsubscribe
         }
         guard let previous = watched[type], !request.responseNonce.isEmpty else {
-            watched[type] = WatchedResource(type: type, names: request.resourceNames)
+            watched[type] = WatchedResource(type: type, subscription: subscription ?? Subscription(request.resourceNames))
             if type == .cds { watched[.eds]?.alwaysRespond = true }
             return .initial
         }
@@ -77,7 +83,11 @@ public enum SotWRules {
         w.versionAcked = request.versionInfo
         // Almost every ACK repeats the subscription in the same order (an Envoy EDS ACK lists
         // every cluster): compare in place before re-sorting and interning it.
-        if request.resourceNames != previous.names.names {
+        if let subscription {
+            let updated = WatchedResource(type: type, subscription: subscription)
+            w.names = updated.names
+            w.wildcard = updated.wildcard
+        } else if request.resourceNames != previous.names.names {
             let updated = WatchedResource(type: type, names: request.resourceNames)
             w.names = updated.names
             w.wildcard = updated.wildcard

@@ -43,7 +43,12 @@ public final class XdsConnection: PushQueueItem, Sendable {
     /// at once if the stream is gone or nothing needed sending.
     public func deliver(_ responses: [XdsResponse], done: PushDone?) {
         guard !responses.isEmpty else { done?(); return }
-        transport.withStream { [self] stream in
+        transport.withStream { [self] stream in write(responses, to: stream, done: done) }
+    }
+
+    /// On the stream's thread.
+    func write(_ responses: [XdsResponse], to stream: (any XdsStream)?, done: PushDone?) {
+        do {
             guard let stream, stream.isOpen else { done?(); return }
             var last: (XdsResponse, SmallBytes)?
             for r in responses {

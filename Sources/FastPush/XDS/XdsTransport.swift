@@ -7,9 +7,27 @@ public protocol XdsStream: AnyObject {
     func close(_ status: GRPCStatus)
 }
 
-/// How other threads reach an XdsStream: `withStream` runs on the stream's thread, with nil if
-/// the stream is gone.
+/// The thread a stream lives on (an I/O loop). Workers hand it their writes in batches.
+public protocol XdsExecutor: AnyObject, Sendable {
+    var inExecutor: Bool { get }
+    func execute(_ task: @escaping @Sendable () -> Void)
+}
+
+/// How other threads reach an XdsStream.
 public protocol XdsTransport: Sendable {
     var peer: String { get }
-    func withStream(_ body: @escaping @Sendable ((any XdsStream)?) -> Void)
+    var executor: any XdsExecutor { get }
+    /// On the executor: the stream, or nil once it is gone.
+    func currentStream() -> (any XdsStream)?
+}
+
+extension XdsTransport {
+    /// Runs `body` on the stream's thread with the stream (or nil if it is gone).
+    public func withStream(_ body: @escaping @Sendable ((any XdsStream)?) -> Void) {
+        if executor.inExecutor {
+            body(currentStream())
+        } else {
+            executor.execute { body(self.currentStream()) }
+        }
+    }
 }

@@ -37,10 +37,10 @@ import Synchronization
         let q = PushQueue<TestConn>(capacity: 16)
         let conns = (0..<5).map { TestConn($0) }
         let d = Deliveries(5)
-        let dispatcher = Dispatcher(queue: q, throttle: 2, workers: 2) { job in
+        let dispatcher = Dispatcher(queue: q, throttle: 2, workers: 2) { jobs in for job in jobs {
             d.record(job)
             d.finish(job)
-        }
+        } }
         dispatcher.start()
         defer { dispatcher.stop() }
 
@@ -59,10 +59,10 @@ import Synchronization
         let q = PushQueue<TestConn>(capacity: 16)
         let conns = (0..<5).map { TestConn($0) }
         let d = Deliveries(5)
-        let dispatcher = Dispatcher(queue: q, throttle: 2, workers: 2) { job in
+        let dispatcher = Dispatcher(queue: q, throttle: 2, workers: 2) { jobs in for job in jobs {
             d.record(job)
             d.finish(job)
-        }
+        } }
         dispatcher.start()
         defer { dispatcher.stop() }
 
@@ -87,7 +87,7 @@ import Synchronization
         let conns = (0..<20).map { TestConn($0) }
         let d = Deliveries(20)
         let closedDone = Counter()
-        let dispatcher = Dispatcher(queue: q, throttle: 2, workers: 2) { job in
+        let dispatcher = Dispatcher(queue: q, throttle: 2, workers: 2) { jobs in for job in jobs {
             if job.item.id % 2 == 0 {
                 // "Client closed connection": done() at once, nothing delivered. A second
                 // done (e.g. from the connection loop) must be a no-op.
@@ -98,7 +98,7 @@ import Synchronization
                 d.record(job)
                 d.finish(job)
             }
-        }
+        } }
         dispatcher.start()
         defer { dispatcher.stop() }
 
@@ -135,11 +135,11 @@ import Synchronization
         let d = Deliveries(connections)
         let gauge = ConcurrencyGauge()
         let held = Locked<[(Dispatcher.Job, UInt64)]>([])
-        let dispatcher = Dispatcher(queue: q, throttle: throttle, workers: 2) { job in
+        let dispatcher = Dispatcher(queue: q, throttle: throttle, workers: 2) { jobs in for job in jobs {
             gauge.enter()
             d.record(job)
             held.withLock { $0.append((job, MonotonicClock.nanos())) }
-        }
+        } }
 
         // Releases held jobs from its own thread: once the limit is reached, or when the
         // oldest has waited 20 ms (the tail of the run, when fewer are in flight).
@@ -189,11 +189,11 @@ import Synchronization
         let q = PushQueue<TestConn>(capacity: 16)
         let conns = (0..<10).map { TestConn($0) }
         let d = Deliveries(10)
-        let dispatcher = Dispatcher(queue: q, throttle: 2, workers: 2) { job in
+        let dispatcher = Dispatcher(queue: q, throttle: 2, workers: 2) { jobs in for job in jobs {
             usleep(500)
             d.record(job)
             d.finish(job)
-        }
+        } }
         for c in conns { q.enqueue(c, PushTest.request([c.id])) }
         dispatcher.start()
         dispatcher.stop()

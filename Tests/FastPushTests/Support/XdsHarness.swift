@@ -18,16 +18,18 @@ final class RecordingStream: XdsStream {
     func close(_ status: GRPCStatus) { isOpen = false; closedWith = status }
 }
 
-/// Runs stream work synchronously on the calling thread (no loop), under a lock.
-///
-/// `@unchecked Sendable`: `stream` is only touched inside `lock`.
+/// Runs stream work at once on the calling thread (tests drive pushes from one thread).
+final class SyncExecutor: XdsExecutor {
+    var inExecutor: Bool { true }
+    func execute(_ task: @escaping @Sendable () -> Void) { task() }
+}
+
+/// `@unchecked Sendable`: tests use it from one thread at a time (drainQueue runs pushes inline).
 final class SyncTransport: XdsTransport, @unchecked Sendable {
     let peer = "test"
     let stream = RecordingStream()
-    let lock = Mutex(())
-    func withStream(_ body: @escaping @Sendable ((any XdsStream)?) -> Void) {
-        lock.withLock { _ in body(stream.isOpen ? stream : nil) }
-    }
+    let executor: any XdsExecutor = SyncExecutor()
+    func currentStream() -> (any XdsStream)? { stream.isOpen ? stream : nil }
 }
 
 /// One simulated client on a DiscoveryServer, without sockets.

@@ -8,8 +8,9 @@ public protocol GRPCClientCallDelegate: AnyObject {
 /// The client side of one gRPC call (a long-lived ADS stream for the load generator).
 public final class GRPCClientCall {
     public let id: Int32
-    unowned let connection: GRPCClientConnection
-    public weak var delegate: (any GRPCClientCallDelegate)?
+    unowned(unsafe) let connection: GRPCClientConnection  // it owns its calls
+    /// Owned by the call (the delegate must not hold the call strongly).
+    public var delegate: (any GRPCClientCallDelegate)?
     var deframer: GRPCDeframer
     public internal(set) var ended = false
     var status: GRPCStatus?
@@ -25,6 +26,14 @@ public final class GRPCClientCall {
     public func send(bytes: [UInt8], completion: WriteCompletion? = nil) -> Bool {
         guard !ended else { completion?(false); return false }
         let m = StreamMessage(head: GRPCDeframer.prefix(length: bytes.count), body: ByteSlice(SharedBytes(bytes)), completion: completion)
+        return connection.h2.send(streamID: id, m)
+    }
+
+    /// A shared body and a small tail as one message: the body is not copied.
+    @discardableResult
+    public func send(body: ByteSlice, tail: SmallBytes, completion: WriteCompletion? = nil) -> Bool {
+        guard !ended else { completion?(false); return false }
+        let m = StreamMessage(head: GRPCDeframer.prefix(length: body.count + tail.count), body: body, tail: tail, completion: completion)
         return connection.h2.send(streamID: id, m)
     }
 
@@ -98,6 +107,7 @@ public final class GRPCClientConnection: H2ConnectionDelegate {
     }
 
     public func connectionClosed(reason: String) {
+        h2.delegate = nil
         let all = calls.values
         calls = [:]
         for call in all { end(call, call.status ?? GRPCStatus(.unavailable, "connection closed: \(reason)")) }

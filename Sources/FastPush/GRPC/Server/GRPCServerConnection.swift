@@ -78,6 +78,7 @@ public final class GRPCServerConnection: H2ConnectionDelegate {
 
     /// The connection is gone: every stream ends.
     public func connectionClosed() {
+        h2.delegate = nil
         let all = streams.values
         streams = [:]
         for s in all { close(s) }

@@ -2,7 +2,7 @@
 public final class GRPCServerStream {
     public let id: Int32
     public let head: H2Head
-    unowned let connection: GRPCServerConnection
+    unowned(unsafe) let connection: GRPCServerConnection  // it owns its streams
     var handler: (any GRPCStreamHandler)?
     var deframer: GRPCDeframer
     public private(set) var isFinished = false
