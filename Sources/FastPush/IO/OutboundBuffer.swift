@@ -16,16 +16,17 @@ public struct OutboundBuffer {
         var owner: AnyObject
     }
 
-    /// Owns the memory of copied small pieces. Released when its last piece is sent.
-    final class Chunk {
-        let base: UnsafeMutableRawPointer
-        let capacity: Int
-        var used = 0
-        init(capacity: Int) {
-            self.capacity = capacity
-            base = malloc(capacity)!
+    /// Owns the memory of copied small pieces, in the same allocation as the object itself.
+    /// Released when its last piece is sent.
+    final class Chunk: ManagedBuffer<Int, UInt8> {
+        static func make(capacity: Int) -> Chunk {
+            unsafeDowncast(Chunk.create(minimumCapacity: capacity) { _ in 0 }, to: Chunk.self)
         }
-        deinit { free(base) }
+        var base: UnsafeMutableRawPointer { withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) } }
+        var used: Int {
+            get { header }
+            set { header = newValue }
+        }
     }
 
     static let chunkSize = 4096
@@ -52,14 +53,14 @@ public struct OutboundBuffer {
         guard count > 0 else { return }
         if count > OutboundBuffer.chunkSize / 2 {
             // Large copied data (rare: big control frames) gets a chunk of its own.
-            let c = Chunk(capacity: count)
+            let c = Chunk.make(capacity: count)
             fill(UnsafeMutableRawBufferPointer(start: c.base, count: count))
             c.used = count
             pushPiece(Piece(base: UnsafeRawPointer(c.base), count: count, owner: c))
             return
         }
         if chunk == nil || chunk!.capacity - chunk!.used < count {
-            chunk = Chunk(capacity: OutboundBuffer.chunkSize)
+            chunk = Chunk.make(capacity: OutboundBuffer.chunkSize)
         }
         let c = chunk!
         let dst = c.base + c.used

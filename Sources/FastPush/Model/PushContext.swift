@@ -11,20 +11,22 @@ public final class PushContext: Sendable {
     public let cache: PushCaches
     /// Monotonic nanoseconds when it was built.
     public let createdAt: UInt64
-    private let views = Mutex<[String: NamespaceView]>([:])
+    private let views: Mutex<[String: NamespaceView]>
 
     public init(version: UInt64, registry: RegistrySnapshot) {
         self.version = version
         self.registry = registry
         self.cache = PushCaches()
         self.createdAt = MonotonicClock.nanos()
+        self.views = Mutex([:])
     }
 
-    private init(version: UInt64, registry: RegistrySnapshot, cache: PushCaches) {
+    private init(version: UInt64, registry: RegistrySnapshot, cache: PushCaches, views: [String: NamespaceView]) {
         self.version = version
         self.registry = registry
         self.cache = cache
         self.createdAt = MonotonicClock.nanos()
+        self.views = Mutex(views)
     }
 
     /// The copy for an incremental (endpoint-only) push: the services named in `updated` take
@@ -41,9 +43,11 @@ public final class PushContext: Sendable {
             hosts.insert(id)
         }
         let snapshot = RegistrySnapshot(services: services, warnings: registry.warnings)
-        let next = PushContext(version: version, registry: snapshot,
-                               cache: cache.carryingOver(exceptEndpointsOf: Set(hosts.map(\.hostname))))
-        return next
+        // Visibility does not depend on endpoints: the views (and the caches keyed by them) carry
+        // over. Generators read endpoints from the registry, never from a view.
+        return PushContext(version: version, registry: snapshot,
+                           cache: cache.carryingOver(exceptEndpointsOf: Set(hosts.map(\.hostname))),
+                           views: views.withLock { $0 })
     }
 
     public var serviceCount: Int { registry.count }
@@ -68,6 +72,9 @@ public final class PushContext: Sendable {
 /// proxy's own namespace wins, otherwise the first namespace in sort order (Istio prefers the
 /// oldest; we have no creation times).
 public final class NamespaceView: Sendable {
+    private static let ids = Atomic<Int>(0)
+    /// Unique in the process: response caches are keyed by it instead of the namespace string.
+    public let id: Int
     public let namespace: String
     public let services: [Service]
     public let byHost: [String: Service]
@@ -76,6 +83,7 @@ public final class NamespaceView: Sendable {
     public let servicesByPort: [UInt32: [Service]]
 
     init(namespace: String, registry: RegistrySnapshot) {
+        self.id = NamespaceView.ids.wrappingAdd(1, ordering: .relaxed).newValue
         self.namespace = namespace
         var byHost: [String: Service] = [:]
         for s in registry.services where s.isVisible(from: namespace) {

@@ -58,6 +58,9 @@ public struct PushRequest: Sendable {
     public var start: UInt64
     /// The snapshot to push; nil while debouncing.
     public var push: PushContext?
+    /// `configsUpdated` as incremental EDS scope, computed once when a push is published (nil
+    /// after a merge or a narrowing: the generator computes it then).
+    public var updatedHosts: UpdatedHosts?
 
     public init(full: Bool = false, forced: Bool = false, configsUpdated: Set<ConfigKey>? = nil,
                 reason: ReasonStats? = nil, start: UInt64 = 0, push: PushContext? = nil) {
@@ -73,6 +76,7 @@ public struct PushRequest: Sendable {
     /// united, push replaced only by a non-nil one.
     public mutating func merge(_ other: PushRequest?) {
         guard let other else { return }
+        updatedHosts = nil
         if let o = other.reason {
             if reason == nil { reason = o } else { reason!.add(o) }
         }
@@ -99,6 +103,7 @@ public struct PushRequest: Sendable {
     /// into a connection's private pending request, so in place is safe, and it keeps a
     /// repeat enqueue free of allocations and reference-count traffic.
     public mutating func absorb(_ other: borrowing PushRequest) {
+        updatedHosts = nil
         full = full || other.full
         forced = forced || other.forced
         if let o = other.reason {

@@ -78,15 +78,16 @@ public struct EncodedBody: Sendable {
     }
 }
 
-/// What a response body is keyed by: type, the asking proxy's namespace (its view), the
+/// What a response body is keyed by: type, the asking proxy's view of the registry, the
 /// subscription (an interned set, or wildcard), and for an incremental EDS push the hosts that
 /// changed.
 public struct ResponseKey: Hashable, Sendable {
-    public var namespace: String
+    /// The asking proxy's NamespaceView (`id`): what it can see.
+    public var view: Int
     public var subscription: SubscriptionSet?
     public var partial: UpdatedHosts?
-    public init(namespace: String, subscription: SubscriptionSet?, partial: UpdatedHosts? = nil) {
-        self.namespace = namespace; self.subscription = subscription; self.partial = partial
+    public init(view: Int, subscription: SubscriptionSet?, partial: UpdatedHosts? = nil) {
+        self.view = view; self.subscription = subscription; self.partial = partial
     }
 }
 

@@ -138,6 +138,7 @@ public final class DiscoveryServer: Sendable {
         var r = request
         r.push = ctx
         r.start = MonotonicClock.nanos()
+        if let cu = r.configsUpdated, !cu.isEmpty { r.updatedHosts = UpdatedHosts(cu) }
         let conns = connections.withLock { Array($0.values) }
         Log.info("push", ["version": ctx.version, "full": request.full, "services": ctx.serviceCount,
                           "connections": conns.count, "reason": request.reasonSummary,
@@ -305,7 +306,8 @@ public final class DiscoveryServer: Sendable {
         guard !conn.isClosed, let push = request.push else { done(); return }
         let (proxy, watched, before) = conn.state.withLock { ($0.proxy, $0.watched, $0.lastPushContext) }
         guard let proxy, !proxy.id.isEmpty else { done(); return }
-        guard let scoped = ProxyNeedsPush.evaluate(proxy: proxy, request: request, now: push, before: before) else {
+        let view = push.view(for: proxy.namespace)
+        guard let scoped = ProxyNeedsPush.evaluate(proxy: proxy, request: request, now: push, before: before, view: view) else {
             done()
             return
         }
@@ -313,7 +315,7 @@ public final class DiscoveryServer: Sendable {
         var responses: [XdsResponse] = []
         for type in XdsType.pushOrder {
             guard let watch = watched[type], Generators.needsPush(type, scoped) else { continue }
-            let ctx = GeneratorContext(proxy: proxy, watch: watch, request: scoped, push: push, forRequest: false)
+            let ctx = GeneratorContext(proxy: proxy, watch: watch, request: scoped, push: push, forRequest: false, view: view)
             if let r = Generators.generate(type, ctx) {
                 record(r, since: start)
                 responses.append(r)

@@ -3,10 +3,11 @@
 /// removals and visibility loss reach it). A request is narrowed to the keys that matter, as a
 /// copy: the original is shared by every connection.
 public enum ProxyNeedsPush {
-    public static func evaluate(proxy: Proxy, request: PushRequest, now: PushContext?, before: PushContext?) -> PushRequest? {
+    public static func evaluate(proxy: Proxy, request: PushRequest, now: PushContext?, before: PushContext?,
+                                view: NamespaceView? = nil) -> PushRequest? {
         if request.forced { return request }
         guard let cu = request.configsUpdated, !cu.isEmpty else { return nil }
-        let nowView = now?.view(for: proxy.namespace)
+        let nowView = view ?? now?.view(for: proxy.namespace)
         let beforeView = before === now ? nil : before?.view(for: proxy.namespace)
         var kept = Set<ConfigKey>()
         for key in cu {
@@ -24,6 +25,7 @@ public enum ProxyNeedsPush {
         if kept.count == cu.count { return request }
         var narrowed = request
         narrowed.configsUpdated = kept
+        narrowed.updatedHosts = nil
         return narrowed
     }
 }

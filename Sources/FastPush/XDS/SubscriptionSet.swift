@@ -109,17 +109,3 @@ public struct Subscription: Sendable, Equatable {
     /// No names at all: for a non-wildcard type, an unsubscribe.
     public var isEmpty: Bool { names.isEmpty && !star }
 }
-
-/// The hosts an incremental EDS push regenerates (namespace/hostname), as a cache key part.
-public struct UpdatedHosts: Hashable, Sendable {
-    public let keys: [String]
-    public let hostnames: Set<String>
-
-    public init(_ configs: Set<ConfigKey>) {
-        keys = configs.map { "\($0.namespace)/\($0.name)" }.sorted()
-        hostnames = Set(configs.map(\.name))
-    }
-
-    public static func == (a: UpdatedHosts, b: UpdatedHosts) -> Bool { a.keys == b.keys }
-    public func hash(into h: inout Hasher) { h.combine(keys) }
-}

@@ -4,7 +4,7 @@ enum CDSGenerator {
     static let connectTimeoutMillis: UInt64 = 10_000
 
     static func generate(_ c: GeneratorContext) -> XdsResponse {
-        let key = ResponseKey(namespace: c.proxy.namespace, subscription: c.watch.wildcard ? nil : c.watch.names)
+        let key = ResponseKey(view: c.view.id, subscription: c.watch.wildcard ? nil : c.watch.names)
         let body = c.body(.cds, key: key) {
             let view = c.view
             let names: [String]

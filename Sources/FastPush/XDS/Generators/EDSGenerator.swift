@@ -5,9 +5,9 @@ enum EDSGenerator {
     static func generate(_ c: GeneratorContext) -> XdsResponse? {
         var partial: UpdatedHosts?
         if !c.forRequest && !c.request.forced, let cu = c.request.configsUpdated, !cu.isEmpty {
-            partial = UpdatedHosts(cu)
+            partial = c.request.updatedHosts ?? UpdatedHosts(cu)
         }
-        let key = ResponseKey(namespace: c.proxy.namespace, subscription: c.watch.names, partial: partial)
+        let key = ResponseKey(view: c.view.id, subscription: c.watch.names, partial: partial)
         let body = c.body(.eds, key: key) {
             let view = c.view
             var names = c.watch.names.names

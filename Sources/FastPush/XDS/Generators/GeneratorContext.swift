@@ -1,6 +1,8 @@
 /// What a generator needs for one stream and one type.
 public struct GeneratorContext {
     public let proxy: Proxy
+    /// What the proxy sees in `push` (looked up once per connection and push).
+    public let view: NamespaceView
     public let watch: WatchedResource
     public let request: PushRequest
     public let push: PushContext
@@ -9,8 +11,10 @@ public struct GeneratorContext {
     /// Answers only part of the subscription (newly subscribed names): not a complete response.
     public var partial = false
 
-    public init(proxy: Proxy, watch: WatchedResource, request: PushRequest, push: PushContext, forRequest: Bool, partial: Bool = false) {
+    public init(proxy: Proxy, watch: WatchedResource, request: PushRequest, push: PushContext, forRequest: Bool,
+                partial: Bool = false, view: NamespaceView? = nil) {
         self.proxy = proxy
+        self.view = view ?? push.view(for: proxy.namespace)
         self.watch = watch
         self.request = request
         self.push = push
@@ -18,7 +22,6 @@ public struct GeneratorContext {
         self.partial = partial
     }
 
-    public var view: NamespaceView { push.view(for: proxy.namespace) }
 
     /// The body for `key`, built once per PushContext from `resources()`.
     func body(_ type: XdsType, key: ResponseKey, _ resources: () -> [EncodedResource]) -> EncodedBody {

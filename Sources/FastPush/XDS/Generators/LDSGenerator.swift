@@ -4,7 +4,7 @@
 /// - wildcard (Envoy): Istio's sidecar outbound listeners `0.0.0.0_PORT`, routing by RDS `PORT`.
 enum LDSGenerator {
     static func generate(_ c: GeneratorContext) -> XdsResponse {
-        let key = ResponseKey(namespace: c.proxy.namespace, subscription: c.watch.wildcard ? nil : c.watch.names)
+        let key = ResponseKey(view: c.view.id, subscription: c.watch.wildcard ? nil : c.watch.names)
         let body = c.body(.lds, key: key) {
             let view = c.view
             if c.watch.wildcard {

@@ -5,7 +5,7 @@
 /// listener never waits on it.
 enum RDSGenerator {
     static func generate(_ c: GeneratorContext) -> XdsResponse {
-        let key = ResponseKey(namespace: c.proxy.namespace, subscription: c.watch.names)
+        let key = ResponseKey(view: c.view.id, subscription: c.watch.names)
         let body = c.body(.rds, key: key) {
             let view = c.view
             return c.watch.names.names.map { name -> EncodedResource in
