@@ -22,6 +22,9 @@ public final class ADSClientStream {
     /// subscribe alike: an ACK is that block plus its own version and nonce.
     public final class BlockCache {
         private var blocks: [String: SharedBytes] = [:]
+        /// Names followed from a response, by a digest of its resources: thousands of streams
+        /// receive the same CDS and LDS bodies, and the load generator must not be the bottleneck.
+        var followed: [UInt64: [String]] = [:]
         public init() {}
         func block(_ t: XdsType, _ names: [String]) -> SharedBytes {
             let key = t.typeURL + "\u{0}" + names.joined(separator: "\u{0}")
@@ -62,6 +65,21 @@ public final class ADSClientStream {
 
     public subscript(_ t: XdsType) -> TypeState { state[t.rawValue] }
 
+    var followsRoutes: Bool { if case .grpc = mode { true } else { false } }
+
+    /// FNV-style mixing of a resource's bytes, a word at a time (change detection only).
+    static func mix(_ h: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h = h ^ UInt64(bytes.count)
+        var i = 0
+        while i + 8 <= bytes.count {
+            h = (h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x100000001b3
+            h ^= h >> 31
+            i += 8
+        }
+        while i < bytes.count { h = (h ^ UInt64(bytes[i])) &* 0x100000001b3; i += 1 }
+        return h
+    }
+
     /// The first request(s) on the stream.
     public func start() {
         switch mode {
@@ -76,28 +94,42 @@ public final class ADSClientStream {
     public func receive(_ message: UnsafeRawBufferPointer, now: UInt64) {
         bytesReceived += message.count
         messagesReceived += 1
-        var clusters: [String] = [], edsNames: [String] = [], routes: [String] = [], routeClusters: [String] = []
+        var next: [String]?
         let view: DiscoveryResponseView
         let type: XdsType?
         do {
-            // Only the types whose names lead somewhere are read resource by resource.
+            // First pass: the type and a digest of the resources (the names they lead to are
+            // cached by it). Only the types whose names lead somewhere are digested.
             var t: XdsType?
+            var digest: UInt64 = 0xcbf29ce484222325
             view = try DiscoveryResponseView(message) { typeURL, value throws(ProtoDecodingError) in
                 if t == nil { t = XdsType(typeURL: String(decoding: typeURL, as: UTF8.self)) }
-                switch t {
-                case .cds?:
-                    let c = try EnvoyResourceNames.cluster(value)
-                    clusters.append(c.name)
-                    edsNames.append(c.edsName.isEmpty ? c.name : c.edsName)
-                case .lds?:
-                    routes += try EnvoyResourceNames.listener(value).routes
-                case .rds?:
-                    if case .grpc = self.mode { routeClusters += try EnvoyResourceNames.route(value).clusters }
-                default:
-                    break
+                if t == .cds || t == .lds || (t == .rds && self.followsRoutes) {
+                    digest = ADSClientStream.mix(digest, value)
                 }
             }
             type = XdsType(typeURL: view.typeURL)
+            if let type, type == .cds || type == .lds || (type == .rds && followsRoutes) {
+                digest ^= UInt64(type.rawValue) &* 0x9E3779B97F4A7C15
+                if let cached = blocks?.followed[digest] {
+                    next = cached
+                } else {
+                    var names: [String] = []
+                    _ = try DiscoveryResponseView(message) { _, value throws(ProtoDecodingError) in
+                        switch type {
+                        case .cds:
+                            let c = try EnvoyResourceNames.cluster(value)
+                            names.append(c.edsName.isEmpty ? c.name : c.edsName)
+                        case .lds: names += try EnvoyResourceNames.listener(value).routes
+                        case .rds: names += try EnvoyResourceNames.route(value).clusters
+                        default: break
+                        }
+                    }
+                    let sorted = Array(Set(names)).sorted()
+                    blocks?.followed[digest] = sorted
+                    next = sorted
+                }
+            }
         } catch {
             self.error = "malformed response: \(error)"
             return
@@ -114,18 +146,14 @@ public final class ADSClientStream {
         ack(type)
         // Follow the names, as the real client would.
         switch (mode, type) {
-        case (.envoy, .cds):
-            subscribe(.eds, names: Array(Set(edsNames)).sorted())
+        case (.envoy, .cds), (.grpc, .cds):
+            subscribe(.eds, names: next ?? [])
         case (.envoy, .eds):
             if !state[XdsType.lds.rawValue].requested { subscribe(.lds, names: []) }
-        case (.envoy, .lds):
-            subscribe(.rds, names: Array(Set(routes)).sorted())
-        case (.grpc, .lds):
-            subscribe(.rds, names: Array(Set(routes)).sorted())
+        case (.envoy, .lds), (.grpc, .lds):
+            subscribe(.rds, names: next ?? [])
         case (.grpc, .rds):
-            subscribe(.cds, names: Array(Set(routeClusters)).sorted())
-        case (.grpc, .cds):
-            subscribe(.eds, names: Array(Set(edsNames)).sorted())
+            subscribe(.cds, names: next ?? [])
         default:
             break
         }
