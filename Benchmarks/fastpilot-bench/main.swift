@@ -28,6 +28,13 @@ if which == "scale" {
     print(ScaleBench.table([row]))
     exit(0)
 }
+if which == "memprobe" { try FanoutBench.probe(Int(args.dropFirst().first ?? "100") ?? 100); exit(0) }
+if which == "fanout" {
+    let rest = Array(args.dropFirst()).compactMap { Int($0) }
+    let r = try FanoutBench.run(connections: rest.first ?? 1000, streamsPerConnection: rest.count > 1 ? rest[1] : 1, reps: 5)
+    print(FanoutBench.table([r]))
+    exit(0)
+}
 if which == "merge-cost" { QueueBench.mergeCost(); exit(0) }
 if which == "profile-ring" { QueueBench.profileRing(); exit(0) }
 if which == "queue" || which == "all" { report += QueueBench.run(short: short) }

@@ -10,6 +10,7 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <netinet/tcp.h>
+#include <malloc.h>
 #include <liburing.h>
 
 // glibc declares these only under _GNU_SOURCE, which Swift's Glibc module is built without.

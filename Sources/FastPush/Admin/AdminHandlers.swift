@@ -24,9 +24,11 @@ public final class AdminHandlers: Sendable {
                 return HTTPResponse(status: 200, text: "Pushed to \(n) servers\n")
             }
             return .json(200, DebugViews.adsz(server, proxyID: r.query["proxyID"]))
+        case ("GET", "/debug/memory"):
+            return .json(200, MemoryStats.json(trim: r.query["trim"] == "true"))
         case ("GET", "/debug/syncz"):
             return .json(200, DebugViews.syncz(server, namespace: r.query["namespace"]))
-        case (_, "/ready"), (_, "/metrics"), (_, "/debug/adsz"), (_, "/debug/syncz"):
+        case (_, "/ready"), (_, "/metrics"), (_, "/debug/adsz"), (_, "/debug/syncz"), (_, "/debug/memory"):
             return .error(405, "method \(r.method) not allowed on \(r.path)")
         default:
             return .error(404, "no such endpoint: \(r.path)")

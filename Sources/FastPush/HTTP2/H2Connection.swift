@@ -83,8 +83,8 @@ public final class H2Connection {
         var s: OpaquePointer?
         let ud = Unmanaged.passUnretained(self).toOpaque()
         let rc = role == .server
-            ? nghttp2_session_server_new2(&s, H2Callbacks.shared, ud, option)
-            : nghttp2_session_client_new2(&s, H2Callbacks.shared, ud, option)
+            ? nghttp2_session_server_new3(&s, H2Callbacks.shared, ud, option, H2Memory.allocator)
+            : nghttp2_session_client_new3(&s, H2Callbacks.shared, ud, option, H2Memory.allocator)
         nghttp2_option_del(option)
         precondition(rc == 0, "nghttp2_session_new: \(rc)")
         session = s

@@ -67,17 +67,16 @@ public final class LoadGenerator {
                 let local = state.streams.count
                 let mode: ADSClientStream.Mode
                 if case .grpc = options.mode { mode = .grpc(target: options.grpcTargets[index % options.grpcTargets.count]) } else { mode = .envoy }
-                var callRef: GRPCClientCall?
-                let stream = ADSClientStream(index: index, mode: mode, node: node(index)) { bytes in callRef?.send(bytes: bytes) }
+                let ref = GRPCClientCallRef()
+                let stream = ADSClientStream(index: index, mode: mode, node: node(index)) { bytes in ref.call?.send(bytes: bytes) }
                 stream.blocks = state.blocks
-                stream.sendBlock = { block, tail in callRef?.send(body: ByteSlice(block), tail: tail) }
+                stream.sendBlock = { block, tail in ref.call?.send(body: ByteSlice(block), tail: tail) }
                 let delegate = CallDelegate(stream, self)
                 guard let call = handler.grpc.startCall(path: ADSService.streamPath, delegate: delegate) else {
                     streamEnded(stream, GRPCStatus(.resourceExhausted, "could not open a stream"))
                     continue
                 }
-                callRef = call
-                call.userData = delegate
+                ref.call = call
                 stream.onSynced = { [unowned(unsafe) state, self] in
                     if case let .sync(start)? = state.phase { state.latencies.append(Double(MonotonicClock.nanos() - start) / 1e9) }
                     synced.wrappingAdd(1, ordering: .relaxed)

@@ -39,7 +39,9 @@ public protocol PushQueueItem: AnyObject, Sendable {
 /// parks the consumer on a semaphore: no CPU at idle.
 public final class PushQueue<Item: PushQueueItem>: Sendable {
     private let ring: MPSCRing<Item>
-    public let log = RequestLog()
+    /// Small on purpose: each entry keeps its PushContext alive. A connection lapped by it gets a
+    /// forced full push instead, which is always correct.
+    public let log = RequestLog(capacity: 64)
     private let parker = Semaphore()
     private let sleepers = Atomic<Int>(0)
     private let shuttingDown = Atomic<Bool>(false)

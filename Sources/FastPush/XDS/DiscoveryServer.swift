@@ -184,7 +184,7 @@ public final class DiscoveryServer: Sendable {
             return .close(GRPCStatus(.invalidArgument, "unknown type_url \"\(request.typeURL)\": fastpilot serves CDS, EDS, LDS and RDS"))
         }
         var initialized = false
-        var added: Set<String>?
+        var added: SubscriptionSet?
         var request = request
         var badNames: ProtoDecodingError?
         let result = conn.state.withLock { st -> (RequestKind, Proxy)? in
@@ -215,7 +215,7 @@ public final class DiscoveryServer: Sendable {
             // Istio answers a grown EDS/RDS subscription with the new names only (Delta.Subscribed):
             // for these types absence is not deletion, and the rest is already with the client.
             if case .ack(true) = kind, !type.isWildcardType, let before, !before.alwaysRespond, let now = st.watched[type] {
-                added = now.names.nameSet.subtracting(before.names.nameSet)
+                added = now.names.added(since: before.names)
             }
             return (kind, st.proxy!)
         }
@@ -268,7 +268,7 @@ public final class DiscoveryServer: Sendable {
 
     /// Answers a request from the newest snapshot: everything the stream watches of `type`, or
     /// for a grown EDS/RDS subscription only the names it added.
-    private func respond(_ type: XdsType, conn: XdsConnection, proxy: Proxy, only: Set<String>? = nil) {
+    private func respond(_ type: XdsType, conn: XdsConnection, proxy: Proxy, only: SubscriptionSet? = nil) {
         let push = pushContext
         let start = MonotonicClock.nanos()
         guard var watch = conn.state.withLock({ st -> WatchedResource? in
@@ -276,7 +276,7 @@ public final class DiscoveryServer: Sendable {
             return st.watched[type]
         }) else { return }
         if let only {
-            watch.names = SubscriptionSet.of(Array(only))
+            watch.names = only
         }
         let request = PushRequest(full: true, forced: true, reason: [.proxyrequest: 1], start: start, push: push)
         let ctx = GeneratorContext(proxy: proxy, watch: watch, request: request, push: push, forRequest: true, partial: only != nil)

@@ -66,6 +66,24 @@ public final class SubscriptionSet: Hashable, Sendable, CustomStringConvertible 
 
     public static let empty = SubscriptionSet.of([])
 
+    // MARK: differences
+
+    private static let differences = Mutex<[(from: SubscriptionSet, to: SubscriptionSet, added: SubscriptionSet)]>([])
+
+    /// The names in `self` that `old` lacks, as an interned set. Thousands of streams make the
+    /// same move (a new cluster appears for all of them), so the last few moves are cached.
+    public func added(since old: SubscriptionSet) -> SubscriptionSet {
+        if let hit = SubscriptionSet.differences.withLock({ d in d.first { $0.from === old && $0.to === self }?.added }) {
+            return hit
+        }
+        let added = SubscriptionSet.of(names.filter { !old.nameSet.contains($0) })
+        SubscriptionSet.differences.withLock { d in
+            if d.count >= 8 { d.removeFirst() }
+            d.append((old, self, added))
+        }
+        return added
+    }
+
     // MARK: interning by wire bytes
 
     private struct WireEntry {

@@ -41,6 +41,13 @@ public final class GRPCClientCall {
     public func cancel() { connection.h2.reset(streamID: id, errorCode: 8) }  // CANCEL
 }
 
+/// Lets a call's own delegate reach the call without a reference cycle (the call owns its
+/// delegate; a strong reference back would keep both alive forever).
+public final class GRPCClientCallRef {
+    public unowned(unsafe) var call: GRPCClientCall?
+    public init() {}
+}
+
 /// gRPC client calls over one HTTP/2 connection (prior-knowledge h2c). Loop-thread only.
 public final class GRPCClientConnection: H2ConnectionDelegate {
     public let h2: H2Connection
