@@ -168,7 +168,9 @@ enum H2Callbacks {
             if !s.opened {
                 s.opened = true
                 s.remoteClosed = endStream
-                c.delegate?.h2StreamOpened(c, streamID: id, head: s.head, endStream: endStream)
+                let head = s.head
+                s.head = H2Head()  // the delegate keeps what it needs
+                c.delegate?.h2StreamOpened(c, streamID: id, head: head, endStream: endStream)
             } else {
                 c.delegate?.h2StreamHeaders(c, streamID: id, head: s.head, endStream: endStream)
                 if endStream && !s.remoteClosed {

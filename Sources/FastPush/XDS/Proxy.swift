@@ -4,7 +4,6 @@ public struct Proxy: Sendable {
     public let namespace: String
     public let cluster: String
     public let locality: Locality
-    public let metadata: ProtoStruct?
     public let userAgent: String
     public let clientFeatures: [String]
 
@@ -14,7 +13,6 @@ public struct Proxy: Sendable {
         cluster = node.cluster
         let l = node.locality
         locality = Locality(region: l?.region ?? "", zone: l?.zone ?? "", subZone: l?.subZone ?? "")
-        metadata = node.metadata
         userAgent = node.userAgentVersion.isEmpty ? node.userAgentName : "\(node.userAgentName) \(node.userAgentVersion)"
         clientFeatures = node.clientFeatures
     }

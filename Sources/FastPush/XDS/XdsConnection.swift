@@ -7,7 +7,7 @@ import Synchronization
 public final class XdsConnection: PushQueueItem, Sendable {
     public struct State: Sendable {
         public var proxy: Proxy?
-        public var watched: [XdsType: WatchedResource] = [:]
+        public var watched = Watches()
         var nonceCounter: UInt64 = 0
         /// The snapshot of the last push or response: ProxyNeedsPush checks what the proxy
         /// saw before against what it sees now.

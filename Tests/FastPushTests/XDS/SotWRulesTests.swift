@@ -12,7 +12,7 @@ import Testing
         return r
     }
 
-    func watched(_ t: XdsType, names: [String] = [], nonce: String = "nonce", alwaysRespond: Bool = false) -> [XdsType: WatchedResource] {
+    func watched(_ t: XdsType, names: [String] = [], nonce: String = "nonce", alwaysRespond: Bool = false) -> Watches {
         var w = WatchedResource(type: t, names: names)
         w.nonceSent = nonce
         w.alwaysRespond = alwaysRespond
@@ -21,7 +21,7 @@ import Testing
 
     @Test("case 26: no watch, CDS request without nonce → respond")
     func initialRequest() {
-        var w: [XdsType: WatchedResource] = [:]
+        var w: Watches = [:]
         #expect(SotWRules.process(request(.cds), type: .cds, watched: &w) == .initial)
         #expect(w[.cds]?.wildcard == true)
     }
@@ -49,7 +49,7 @@ import Testing
 
     @Test("case 30: no watch, request with a nonce (reconnect to a new server) → respond")
     func reconnect() {
-        var w: [XdsType: WatchedResource] = [:]
+        var w: Watches = [:]
         #expect(SotWRules.process(request(.cds, nonce: "reconnect nonce"), type: .cds, watched: &w) == .initial)
     }
 
@@ -105,7 +105,7 @@ import Testing
     }
 
     @Test func starMeansWildcard() {
-        var w: [XdsType: WatchedResource] = [:]
+        var w: Watches = [:]
         _ = SotWRules.process(request(.lds, names: ["*"]), type: .lds, watched: &w)
         #expect(w[.lds]?.wildcard == true)
         #expect(w[.lds]?.names.isEmpty == true)

@@ -57,7 +57,7 @@ public final class GRPCServerConnection: H2ConnectionDelegate {
             case let .tooLarge(size, limit):
                 status = GRPCStatus(.resourceExhausted, "received message larger than max (\(size) vs. \(limit))")
             case .compressed:
-                status = GRPCStatus(.unimplemented, "compressed messages are not supported (grpc-encoding \(stream.head.grpcEncoding.isEmpty ? "unset" : stream.head.grpcEncoding))")
+                status = GRPCStatus(.unimplemented, "compressed messages are not supported (grpc-encoding \(stream.grpcEncoding.isEmpty ? "unset" : stream.grpcEncoding))")
             }
             Log.warn("grpc_stream_rejected", ["peer": peer, "stream": streamID, "status": status.code.rawValue, "reason": status.message])
             stream.finish(status)

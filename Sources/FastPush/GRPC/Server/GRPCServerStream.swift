@@ -1,7 +1,9 @@
 /// The server side of one gRPC call on an HTTP/2 stream.
 public final class GRPCServerStream {
     public let id: Int32
-    public let head: H2Head
+    public let path: String
+    /// For the error when a compressed message arrives.
+    public let grpcEncoding: String
     unowned(unsafe) let connection: GRPCServerConnection  // it owns its streams
     var handler: (any GRPCStreamHandler)?
     var deframer: GRPCDeframer
@@ -10,7 +12,8 @@ public final class GRPCServerStream {
 
     init(id: Int32, head: H2Head, connection: GRPCServerConnection, maxMessageSize: Int) {
         self.id = id
-        self.head = head
+        self.path = head.path
+        self.grpcEncoding = head.grpcEncoding
         self.connection = connection
         self.deframer = GRPCDeframer(maxMessageSize: maxMessageSize)
     }
