@@ -9,13 +9,15 @@ APT_PACKAGES := liburing-dev libnghttp2-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 
-.PHONY: help deps build release run test unit interop tsan venv clean
+.PHONY: help deps build release run test unit interop tsan bench bench-scale venv clean
 
 help:
 	@echo "make run     build in release mode and serve the embedded demo registry (ARGS='--registry FILE ...')"
 	@echo "make test    the whole test suite: Swift tests, then interop tests with real gRPC clients"
 	@echo "make unit    Swift tests only"
 	@echo "make interop interop tests only"
+	@echo "make bench   the short benchmark suite (under 5 minutes), one table"
+	@echo "make bench-scale  the end-to-end scale scenarios of BENCHMARKS.md (about 10 minutes)"
 	@echo "make tsan    Swift tests under ThreadSanitizer (TSAN_FILTER='FastPushTests\\.Push' for the push suites)"
 
 deps:
@@ -60,6 +62,14 @@ TSAN_FILTER ?=
 tsan: deps
 	TSAN_OPTIONS="suppressions=$(CURDIR)/Tests/tsan-suppressions.txt $(TSAN_OPTIONS)" \
 	  $(SWIFT) test --scratch-path $(TSAN_SCRATCH) -c debug --sanitize=thread $(if $(TSAN_FILTER),--filter '$(TSAN_FILTER)')
+
+bench: deps
+	$(SWIFT) build -c release
+	.build/release/fastpilot-bench all --short
+
+bench-scale: deps
+	$(SWIFT) build -c release
+	.build/release/fastpilot-bench scale-suite
 
 clean:
 	rm -rf .build $(TSAN_SCRATCH) $(VENV)

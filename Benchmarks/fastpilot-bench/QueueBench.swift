@@ -30,10 +30,11 @@ enum QueueBench {
                       consume: { while let (c, _) = q.dequeue() { q.markDone(c) } }, shutDown: { q.shutDown() }))
     }
 
-    static func run(short: Bool) -> String {
+    static func run(short: Bool) -> [Sample] {
+        var out: [Sample] = []
         let perProducer = short ? 200_000 : 1_000_000
         let conns = (0..<connections).map { _ in Conn() }
-        var rows: [[String]] = []
+        let rows: [[String]] = []
         for producers in [1, 2, 4] {
             let ring = Harness.run("ring    P=\(producers)", unit: "ops/s", reps: short ? 3 : 5) {
                 let q = PushQueue<Conn>(capacity: connections)
@@ -49,11 +50,12 @@ enum QueueBench {
                                consume: { while let (c, _) = q.dequeue() { q.markDone(c) } },
                                shutDown: { q.shutDown() })
             }
-            rows.append(["\(producers)", Harness.fmt(ring.median), Harness.fmt(mutex.median),
-                         String(format1: ring.median / mutex.median) + "x"])
+            out.append(Sample(name: "PushQueue ring, \(producers) producer(s)", unit: "enqueues/s", values: ring.values))
+            out.append(Sample(name: "PushQueue mutex+cond (baseline), \(producers) producer(s)", unit: "enqueues/s", values: mutex.values))
+            out.append(Sample(name: "PushQueue ring / baseline, \(producers) producer(s)", unit: "x", values: [ring.median / mutex.median]))
         }
-        return Harness.table("PushQueue: ring vs mutex + condition variable (\(connections) connections, enqueues/s, median)",
-                             header: ["producers", "ring", "mutex+cond", "ratio"], rows: rows)
+        _ = rows
+        return out
     }
 
     static func measure(producers: Int, perProducer: Int, conns: [Conn],

@@ -14,7 +14,8 @@ enum ScaleBench {
         var endpoints = 10
         var rounds = 3
         var mode = "envoy"
-        var serverArgs: [String] = []
+        /// EDS debounce off and a 1 ms quiet period: the rows measure the fan-out, not the wait.
+        var serverArgs: [String] = ["--debounce-after", "1ms", "--eds-debounce", "false"]
         var label: String { streams == conns ? "\(streams) streams, 1 per connection" : "\(streams) streams over \(conns) connections" }
     }
 

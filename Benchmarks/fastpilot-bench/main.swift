@@ -3,39 +3,86 @@ import FastPush
 import Glibc
 #endif
 
-/// fastpilot-bench [queue|all] [--short]
+/// fastpilot-bench [all|queue|proto|fanout|floor|scale|...] [--short]
+///   all --short   the `make bench` suite (under 5 minutes): one table
+///   scale N K [R] [-- server flags]   one end-to-end scenario (serve + loadgen processes)
+///   scale-suite   the scale scenarios of BENCHMARKS.md
 let args = CommandLine.arguments.dropFirst()
 let short = args.contains("--short")
 let which = args.first { !$0.hasPrefix("-") } ?? "all"
-var report = "machine: \(Harness.machine())\n"
-if which == "floor-sink" { FloorBench.sink(Array(args.dropFirst())) }
-if which == "floor" {
+
+func row(_ s: Sample) -> [String] {
+    [s.name, Harness.fmt(s.median), Harness.fmt(s.min), Harness.fmt(s.max), s.unit]
+}
+
+switch which {
+case "floor-sink":
+    FloorBench.sink(Array(args.dropFirst()))
+case "merge-cost":
+    QueueBench.mergeCost()
+case "profile-ring":
+    QueueBench.profileRing()
+case "memprobe":
+    try FanoutBench.probe(Int(args.dropFirst().first ?? "100") ?? 100)
+case "queue":
+    print(Harness.table("PushQueue", header: ["benchmark", "median", "min", "max", "unit"], rows: QueueBench.run(short: short).map(row)))
+case "proto":
+    print(Harness.table("Protobuf", header: ["benchmark", "median", "min", "max", "unit"], rows: try ProtoBench.run(short: short).map(row)))
+case "fanout":
+    let rest = Array(args.dropFirst()).compactMap { Int($0) }
+    let r = try FanoutBench.run(connections: rest.first ?? 1000, streamsPerConnection: rest.count > 1 ? rest[1] : 1, reps: 5)
+    print(FanoutBench.table([r]))
+case "floor":
     for n in [1000, 10_000] {
         let s = try FloorBench.measure(sockets: n, bytes: 1024)
-        print("floor N=\(n) 1KiB: median \(Int(s.median * 1e3 * 10) / 10) ms (\(Int(s.median / Double(n) * 1e7) / 10) us/socket)")
+        print("floor N=\(n) 1KiB: median \(String(format1: s.median * 1e3)) ms (\(String(format1: s.median / Double(n) * 1e6)) us/socket)")
     }
-    exit(0)
-}
-if which == "scale" {
+case "scale":
     // fastpilot-bench scale STREAMS CONNS [ROUNDS] [-- server args]
     let rest = Array(args.dropFirst())
     let sep = rest.firstIndex(of: "--") ?? rest.count
     let nums = rest[..<sep].filter { !$0.hasPrefix("-") }.compactMap { Int($0) }
     var sc = ScaleBench.Scenario(streams: nums.first ?? 1000, conns: nums.count > 1 ? nums[1] : (nums.first ?? 1000))
     if nums.count > 2 { sc.rounds = nums[2] }
-    sc.serverArgs = sep < rest.count ? Array(rest[(sep + 1)...]) : ["--debounce-after", "1ms", "--eds-debounce", "false"]
-    let row = try ScaleBench.run(sc)
-    print(ScaleBench.table([row]))
-    exit(0)
+    if sep < rest.count { sc.serverArgs = Array(rest[(sep + 1)...]) }
+    print(ScaleBench.table([try ScaleBench.run(sc)]))
+case "scale-suite":
+    var rows: [ScaleBench.Row] = []
+    for (n, k) in [(1000, 1000), (5000, 5000), (10_000, 10_000), (10_000, 100), (50_000, 500)] {
+        Harness.progress("scale: \(n) streams over \(k) connections")
+        rows.append(try ScaleBench.run(ScaleBench.Scenario(streams: n, conns: k)))
+    }
+    print("machine: \(Harness.machine())")
+    print(ScaleBench.table(rows))
+case "all":
+    // The short suite: each part at a size that keeps the whole under five minutes.
+    var rows: [[String]] = []
+    rows += QueueBench.run(short: true).map(row)
+    rows += try ProtoBench.run(short: true).map(row)
+    for (c, s) in [(1000, 1), (20, 50)] {
+        let f = try FanoutBench.run(connections: c, streamsPerConnection: s, reps: 3)
+        rows.append(["fan-out endpoint push, \(f.streams) streams / \(f.connections) conns (no kernel)"] + Array(row(f.endpointMicros).dropFirst()))
+        rows.append(["fan-out full push, \(f.streams) streams / \(f.connections) conns (no kernel)"] + Array(row(f.fullMicros).dropFirst()))
+        rows.append(["server heap per stream, \(f.streams) streams / \(f.connections) conns", String(Int(f.heapPerStream)), "-", "-", "B"])
+    }
+    let floor = try FloorBench.measure(sockets: 1000, bytes: 1024)
+    rows.append(["kernel floor: 1 KiB to 1000 sockets (io_uring)", String(format1: floor.median * 1e3), String(format1: floor.min * 1e3), String(format1: floor.max * 1e3), "ms"])
+    for (n, k) in [(1000, 1000), (2000, 20)] {
+        var sc = ScaleBench.Scenario(streams: n, conns: k)
+        sc.rounds = 2
+        let r = try ScaleBench.run(sc)
+        let p = r.report["phases"] as? [[String: Any]] ?? []
+        let label = "e2e \(n) streams / \(k) conns"
+        func ms(_ v: Double?) -> String { v.map { String(format1: $0 * 1000) } ?? "-" }
+        rows.append(["\(label): initial sync (max)", ms(p.first?["max_s"] as? Double), "-", "-", "ms"])
+        rows.append(["\(label): endpoint change (max, median of rounds)", ms(ScaleBench.median(p, "endpoint", "max_s")), "-", "-", "ms"])
+        rows.append(["\(label): full change (max, median of rounds)", ms(ScaleBench.median(p, "full", "max_s")), "-", "-", "ms"])
+        rows.append(["\(label): floor for the same bytes", ms(r.floorSeconds), "-", "-", "ms"])
+        rows.append(["\(label): server RSS per stream", (r.report["server_rss_per_stream"] as? Double).map { String(Int($0)) } ?? "-", "-", "-", "B"])
+    }
+    print("machine: \(Harness.machine())")
+    print(Harness.table("fastpilot-bench (make bench)", header: ["benchmark", "median", "min", "max", "unit"], rows: rows))
+default:
+    print("unknown benchmark \(which)")
+    exit(2)
 }
-if which == "memprobe" { try FanoutBench.probe(Int(args.dropFirst().first ?? "100") ?? 100); exit(0) }
-if which == "fanout" {
-    let rest = Array(args.dropFirst()).compactMap { Int($0) }
-    let r = try FanoutBench.run(connections: rest.first ?? 1000, streamsPerConnection: rest.count > 1 ? rest[1] : 1, reps: 5)
-    print(FanoutBench.table([r]))
-    exit(0)
-}
-if which == "merge-cost" { QueueBench.mergeCost(); exit(0) }
-if which == "profile-ring" { QueueBench.profileRing(); exit(0) }
-if which == "queue" || which == "all" { report += QueueBench.run(short: short) }
-print(report)
