@@ -24,7 +24,7 @@ enum FanoutBench {
         var dirty = false
         let loopIndex: Int
 
-        init(discovery: DiscoveryServer, loop: URingLoop) {
+        init(discovery: DiscoveryServer, loop: any IOLoop) {
             loopIndex = loop.index
             server = H2Connection(role: .server)
             serverGRPC = GRPCServerConnection(h2: server, service: ADSService(server: discovery, loop: loop), peer: "bench")

@@ -16,7 +16,10 @@ enum ScaleBench {
         var mode = "envoy"
         /// EDS debounce off and a 1 ms quiet period: the rows measure the fan-out, not the wait.
         var serverArgs: [String] = ["--debounce-after", "1ms", "--eds-debounce", "false"]
-        var label: String { streams == conns ? "\(streams) streams, 1 per connection" : "\(streams) streams over \(conns) connections" }
+        var label: String {
+            (streams == conns ? "\(streams) streams, 1 per connection" : "\(streams) streams over \(conns) connections")
+                + (mode == "grpc" ? " (grpc mode)" : "")
+        }
     }
 
     struct Row {

@@ -44,6 +44,7 @@ case "scale":
     let nums = rest[..<sep].filter { !$0.hasPrefix("-") }.compactMap { Int($0) }
     var sc = ScaleBench.Scenario(streams: nums.first ?? 1000, conns: nums.count > 1 ? nums[1] : (nums.first ?? 1000))
     if nums.count > 2 { sc.rounds = nums[2] }
+    if rest[..<sep].contains("--grpc") { sc.mode = "grpc" }
     if sep < rest.count { sc.serverArgs = Array(rest[(sep + 1)...]) }
     print(ScaleBench.table([try ScaleBench.run(sc)]))
 case "scale-suite":

@@ -2,18 +2,18 @@ import Synchronization
 
 /// The I/O threads: one loop (and ring) per thread, handed out round-robin.
 public final class EventLoopGroup: Sendable {
-    public let loops: [URingLoop]
+    public let loops: [any IOLoop]
     private let counter = Atomic<Int>(0)
 
     public init(threads: Int, config: IOLoopConfig = IOLoopConfig()) throws {
-        var loops: [URingLoop] = []
+        var loops: [any IOLoop] = []
         for i in 0..<max(1, threads) {
             loops.append(try URingLoop(index: i, config: config))
         }
         self.loops = loops
     }
 
-    public func next() -> URingLoop {
+    public func next() -> any IOLoop {
         loops[counter.wrappingAdd(1, ordering: .relaxed).oldValue % loops.count]
     }
 
@@ -22,7 +22,7 @@ public final class EventLoopGroup: Sendable {
     }
 
     /// Runs `body` on every loop and waits for all of them (metrics, tests).
-    public func onEveryLoop<T: Sendable>(_ body: @escaping @Sendable (URingLoop) -> T) -> [T] {
+    public func onEveryLoop<T: Sendable>(_ body: @escaping @Sendable (any IOLoop) -> T) -> [T] {
         let results = Mutex<[T]>([])
         let done = Semaphore()
         for l in loops {

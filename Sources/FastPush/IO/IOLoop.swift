@@ -19,6 +19,9 @@ public protocol IOLoop: AnyObject, Sendable {
     /// Visits every open channel (metrics, send-timeout sweeps, shutdown).
     func forEachChannel(_ body: (Channel) -> Void)
     var channelCount: Int { get }
+
+    /// Closes every channel and listener and ends the thread; blocks until it has. Any thread.
+    func shutdown()
 }
 
 extension IOLoop {

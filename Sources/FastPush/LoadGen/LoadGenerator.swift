@@ -59,7 +59,7 @@ public final class LoadGenerator {
         }
 
         /// Opens a connection's streams on its loop.
-        func open(fd: Int32, streams: Range<Int>, state: LoopState, loop: URingLoop) {
+        func open(fd: Int32, streams: Range<Int>, state: LoopState, loop: any IOLoop) {
             let handler = GRPCClientChannelHandler(authority: "\(options.targetHost):\(options.targetPort)")
             _ = loop.register(fd: fd, peer: "\(options.targetHost):\(options.targetPort)", handler: handler)
             state.keepAlive.append(handler)

@@ -4,9 +4,9 @@ public final class ADSService: GRPCService {
     public static let streamPath = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 
     let server: DiscoveryServer
-    let loop: URingLoop
+    let loop: any IOLoop
 
-    public init(server: DiscoveryServer, loop: URingLoop) {
+    public init(server: DiscoveryServer, loop: any IOLoop) {
         self.server = server
         self.loop = loop
     }
@@ -23,7 +23,7 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
     let stream: GRPCServerStream
     private(set) var connection: XdsConnection?
 
-    init(server: DiscoveryServer, stream: GRPCServerStream, loop: URingLoop) {
+    init(server: DiscoveryServer, stream: GRPCServerStream, loop: any IOLoop) {
         self.server = server
         self.stream = stream
         let peer = stream.connection.peer
@@ -69,20 +69,23 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
 
 /// Reaches an ADS stream from a push worker: its loop is the executor.
 final class LoopTransport: XdsTransport {
-    let loop: URingLoop
     let peer: String
     let stream: LoopBound<ADSStreamHandler>
+    let executor: any XdsExecutor
 
-    init(loop: URingLoop, peer: String, stream: LoopBound<ADSStreamHandler>) {
-        self.loop = loop
+    init(loop: any IOLoop, peer: String, stream: LoopBound<ADSStreamHandler>) {
         self.peer = peer
         self.stream = stream
+        self.executor = LoopExecutor(loop: loop)
     }
 
-    var executor: any XdsExecutor { loop }
     func currentStream() -> (any XdsStream)? { stream.value }
 }
 
-extension URingLoop: XdsExecutor {
-    public var inExecutor: Bool { inEventLoop }
+/// An I/O loop as the xDS layer sees it.
+struct LoopExecutor: XdsExecutor {
+    let loop: any IOLoop
+    var identity: ObjectIdentifier { ObjectIdentifier(loop) }
+    var inExecutor: Bool { loop.inEventLoop }
+    func execute(_ task: @escaping @Sendable () -> Void) { loop.execute(task) }
 }

@@ -5,7 +5,8 @@ struct DeliveryBatch {
 
     mutating func add(_ conn: XdsConnection, _ responses: [XdsResponse], _ done: PushDone?) {
         let ex = conn.transport.executor
-        if let i = groups.firstIndex(where: { $0.executor === ex }) {
+        let id = ex.identity
+        if let i = groups.firstIndex(where: { $0.executor.identity == id }) {
             groups[i].items.append((conn, responses, done))
         } else {
             groups.append((ex, [(conn, responses, done)]))

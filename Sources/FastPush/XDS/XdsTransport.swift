@@ -7,8 +7,10 @@ public protocol XdsStream: AnyObject {
     func close(_ status: GRPCStatus)
 }
 
-/// The thread a stream lives on (an I/O loop). Workers hand it their writes in batches.
-public protocol XdsExecutor: AnyObject, Sendable {
+/// The thread a stream lives on (an I/O loop). Workers hand it their writes in batches, grouped
+/// by `identity`.
+public protocol XdsExecutor: Sendable {
+    var identity: ObjectIdentifier { get }
     var inExecutor: Bool { get }
     func execute(_ task: @escaping @Sendable () -> Void)
 }

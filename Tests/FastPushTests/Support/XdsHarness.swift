@@ -20,6 +20,7 @@ final class RecordingStream: XdsStream {
 
 /// Runs stream work at once on the calling thread (tests drive pushes from one thread).
 final class SyncExecutor: XdsExecutor {
+    var identity: ObjectIdentifier { ObjectIdentifier(self) }
     var inExecutor: Bool { true }
     func execute(_ task: @escaping @Sendable () -> Void) { task() }
 }
