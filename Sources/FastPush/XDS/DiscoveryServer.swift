@@ -211,10 +211,16 @@ public final class DiscoveryServer: Sendable {
                 }
             }
             let kind = SotWRules.process(request, type: type, subscription: subscription, watched: &st.watched)
-            st.watched[type]?.namesDigest = request.resourceNamesDigest
+            // Only a request that (re)set the subscription moves the digest: a stale or NACKed
+            // one changes nothing, and its names must not pass for the watch's.
+            switch kind {
+            case .initial, .ack: st.watched[type]?.namesDigest = request.resourceNamesDigest
+            default: break
+            }
             // Istio answers a grown EDS/RDS subscription with the new names only (Delta.Subscribed):
             // for these types absence is not deletion, and the rest is already with the client.
-            if case .ack(true) = kind, !type.isWildcardType, let before, !before.alwaysRespond, let now = st.watched[type] {
+            if case .ack(true) = kind, !type.isWildcardType, let before, !before.alwaysRespond, !before.needsComplete,
+               let now = st.watched[type] {
                 added = now.names.added(since: before.names)
             }
             return (kind, st.proxy!)

@@ -21,6 +21,9 @@ public struct WatchedResource: Sendable {
     public var lastBodyHash: UInt64?
     /// Digest of the last request's resource_names on the wire: an identical ACK skips decoding.
     public var namesDigest: UInt64 = 0
+    /// Set by a NACK: the client may lack what it rejected, so the next response of this type
+    /// carries the complete set (not only what changed), and heals it.
+    public var needsComplete = false
 
     public init(type: XdsType, names: [String]) {
         self.init(type: type, subscription: Subscription(names))
@@ -64,6 +67,7 @@ public enum SotWRules {
         if let err = request.errorDetail {
             let msg = "code \(err.code): \(err.message)"
             watched[type]?.lastError = msg
+            watched[type]?.needsComplete = true
             return .nack(msg)
         }
         let empty = subscription?.isEmpty ?? request.resourceNames.isEmpty

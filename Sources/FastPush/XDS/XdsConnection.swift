@@ -80,7 +80,10 @@ public final class XdsConnection: PushQueueItem, Sendable {
             w.versionSent = version
             w.lastSendTime = WallClock.seconds()
             w.lastBodyHash = r.body.hash
-            if r.full { w.lastFullVersion = Swift.max(w.lastFullVersion, r.version) }
+            if r.full {
+                w.lastFullVersion = Swift.max(w.lastFullVersion, r.version)
+                w.needsComplete = false
+            }
             st.watched[r.type] = w
             var tail = SmallBytes()
             tail.append(max: DiscoveryResponseTail.size(version: version, nonce: nonce)) { buf in

@@ -252,3 +252,53 @@ import Testing
         #expect(s2.code == .invalidArgument && s2.message.contains("node"))
     }
 }
+
+extension ADSBehaviourTests {
+    @Test func afterANackTheNextResponseIsComplete() throws {
+        let server = Fixtures.server()
+        let c = TestClient(server, namespace: "demo")
+        let ledger = ResourceNames.outboundCluster(port: 7070, host: "ledger.payments.svc.cluster.local")
+        c.send(.eds, names: [Self.echoCluster, ledger])
+        let first = try #require(c.last(.eds))
+        c.send(.eds, names: [Self.echoCluster, ledger], nonce: first.nonce, error: RPCStatus(code: 3, message: "no"))
+        // An endpoint change of echo alone: the push carries both clusters, healing the client.
+        var echo = Fixtures.echo
+        echo.endpoints.append(WorkloadEndpoint(address: "10.0.0.8"))
+        server.updateRegistry(RegistrySnapshot(services: [echo, Fixtures.ledger, Fixtures.privateSvc]))
+        server.drainQueue()
+        #expect(c.received(.eds).count == 2)
+        #expect(c.last(.eds)?.resources.count == 2)
+        c.ack(.eds, names: [Self.echoCluster, ledger])
+        // Healed: the next change is incremental again.
+        echo.endpoints.append(WorkloadEndpoint(address: "10.0.0.9"))
+        server.updateRegistry(RegistrySnapshot(services: [echo, Fixtures.ledger, Fixtures.privateSvc]))
+        server.drainQueue()
+        #expect(c.last(.eds)?.resources.count == 1)
+    }
+}
+
+extension ADSBehaviourTests {
+    /// A stale request carrying a new subscription must not make the following ACK with the
+    /// same names look unchanged (found by the interop NACK test).
+    @Test func staleRequestDoesNotHideTheNextSubscriptionChange() throws {
+        let server = Fixtures.server()
+        let c = TestClient(server, namespace: "demo")
+        let ledger = ResourceNames.outboundCluster(port: 7070, host: "ledger.payments.svc.cluster.local")
+        c.send(.eds, names: [Self.echoCluster])
+        let first = try #require(c.last(.eds))
+        c.ack(.eds, names: [Self.echoCluster])
+        // A push arrives (new nonce); the client meanwhile sends its grown subscription with
+        // the old nonce (stale), then ACKs the push with the same grown names.
+        var echo = Fixtures.echo
+        echo.endpoints.append(WorkloadEndpoint(address: "10.0.0.8"))
+        server.updateRegistry(RegistrySnapshot(services: [echo, Fixtures.ledger, Fixtures.privateSvc]))
+        server.drainQueue()
+        let pushed = try #require(c.last(.eds))
+        #expect(pushed.nonce != first.nonce)
+        c.send(.eds, names: [Self.echoCluster, ledger], nonce: first.nonce, version: first.versionInfo)
+        #expect(c.received(.eds).count == 2)
+        c.send(.eds, names: [Self.echoCluster, ledger], nonce: pushed.nonce, version: pushed.versionInfo)
+        #expect(c.received(.eds).count == 3)
+        #expect(String(decoding: c.last(.eds)!.resources[0].value, as: UTF8.self).contains("ledger"))
+    }
+}

@@ -4,7 +4,7 @@
 enum EDSGenerator {
     static func generate(_ c: GeneratorContext) -> XdsResponse? {
         var partial: UpdatedHosts?
-        if !c.forRequest && !c.request.forced, let cu = c.request.configsUpdated, !cu.isEmpty {
+        if !c.forRequest && !c.request.forced && !c.watch.needsComplete, let cu = c.request.configsUpdated, !cu.isEmpty {
             partial = c.request.updatedHosts ?? UpdatedHosts(cu)
         }
         let key = ResponseKey(view: c.view.id, subscription: c.watch.names, partial: partial)
