@@ -55,7 +55,7 @@ func serve(_ args: [String]) -> Int32 {
     var sig: Int32 = 0
     sigwait(&signals, &sig)
     Log.info("signal", ["signal": sig == SIGINT ? "SIGINT" : "SIGTERM"])
-    server.stop()
+    server.drainAndStop()
     return 0
 }
 

@@ -1,12 +1,28 @@
 /// Routes of the admin API.
 public final class AdminHandlers: Sendable {
     let server: DiscoveryServer
+    let token: String?
 
-    public init(server: DiscoveryServer) {
+    public init(server: DiscoveryServer, token: String? = nil) {
         self.server = server
+        self.token = token
     }
 
     public func handle(_ r: HTTPRequest) -> HTTPResponse {
+        let writes = r.method != "GET" || r.query["push"] == "true"
+        if writes, let token {
+            let given = r.headers["authorization"] ?? ""
+            guard given == "Bearer \(token)" else {
+                Log.warn("admin_unauthorized", ["method": r.method, "path": r.path])
+                var resp = HTTPResponse.error(401, "this endpoint needs 'Authorization: Bearer <token>'")
+                resp.headers.append(("WWW-Authenticate", "Bearer"))
+                return resp
+            }
+        }
+        return route(r)
+    }
+
+    func route(_ r: HTTPRequest) -> HTTPResponse {
         if r.path.hasPrefix(ServiceEntryAPI.prefix) { return ServiceEntryAPI.handle(r, server: server) }
         if r.path == "/v1/serviceentries" {
             guard r.method == "GET" else { return .error(405, "method \(r.method) not allowed; use GET") }
@@ -14,7 +30,7 @@ public final class AdminHandlers: Sendable {
         }
         switch (r.method, r.path) {
         case ("GET", "/ready"):
-            return HTTPResponse(status: 200, text: "ready\n")
+            return server.isDraining ? HTTPResponse(status: 503, text: "draining\n") : HTTPResponse(status: 200, text: "ready\n")
         case ("GET", "/metrics"):
             return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(server.metrics.registry.render().utf8))
         case ("GET", "/debug/adsz"):

@@ -7,6 +7,8 @@ public struct AdminConfig: Sendable {
     public var port: UInt16 = 15014
     public var maxBodyBytes = 1 << 20
     public var idleTimeoutNanos: UInt64 = 10_000_000_000
+    /// Bearer token required on writes (PUT, DELETE, forced pushes); nil: none.
+    public var token: String?
     public init() {}
 }
 

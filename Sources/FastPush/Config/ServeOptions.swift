@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Everything `fastpilot serve` can be told, from flags first, then Istio's env names.
 public struct ServeOptions: Sendable, Equatable {
     public var xdsHost = "0.0.0.0"
@@ -12,7 +16,11 @@ public struct ServeOptions: Sendable, Equatable {
     public var debounceMax: UInt64 = 10_000_000_000
     public var enableEDSDebounce = true
     public var maxStreams = 1 << 17
-    public var maxConnections = 19_000
+    /// By default the descriptor limit less a reserve for listeners, the registry and loops.
+    public var maxConnections = ServeOptions.descriptorBudget()
+    public var sendTimeoutNanos: UInt64 = 30_000_000_000
+    public var drainNanos: UInt64 = 10_000_000_000
+    public var adminTokenFile: String?
     public var maxConcurrentStreams: UInt32 = 4096
     public var maxRecvMsgSize = 4 << 20
     public var socketSendBuffer: Int32 = 256 * 1024
@@ -42,7 +50,10 @@ public struct ServeOptions: Sendable, Equatable {
         Flag(name: "--debounce-max", value: "DURATION", env: "PILOT_DEBOUNCE_MAX", help: "longest a change waits for quiet (default 10s)"),
         Flag(name: "--eds-debounce", value: "BOOL", env: "PILOT_ENABLE_EDS_DEBOUNCE", help: "debounce endpoint-only changes too (default true)"),
         Flag(name: "--max-streams", value: "N", env: nil, help: "ADS streams at once, all connections (default 131072)"),
-        Flag(name: "--max-connections", value: "N", env: nil, help: "TCP connections at once (default 19000; the fd limit is 20000)"),
+        Flag(name: "--max-connections", value: "N", env: nil, help: "TCP connections at once (default: the descriptor limit less 128)"),
+        Flag(name: "--send-timeout", value: "DURATION", env: nil, help: "close a client whose pending bytes move none for this long (default 30s; 0: never)"),
+        Flag(name: "--drain-duration", value: "DURATION", env: nil, help: "on SIGTERM, how long in-flight pushes may take before exit (default 10s)"),
+        Flag(name: "--admin-token-file", value: "FILE", env: nil, help: "require 'Authorization: Bearer <token>' (the file's content) on admin writes"),
         Flag(name: "--max-concurrent-streams", value: "N", env: "ISTIO_GPRC_MAXSTREAMS", help: "HTTP/2 streams per connection (default 4096)"),
         Flag(name: "--max-recv-msg-size", value: "BYTES", env: "ISTIO_GPRC_MAXRECVMSGSIZE", help: "largest request message (default 4194304)"),
         Flag(name: "--socket-send-buffer", value: "BYTES", env: nil, help: "SO_SNDBUF per client socket (default 262144)"),
@@ -137,6 +148,9 @@ public struct ServeOptions: Sendable, Equatable {
         case "--max-concurrent-streams": maxConcurrentStreams = UInt32(try int(1, 1 << 30))
         case "--max-recv-msg-size": maxRecvMsgSize = try int(1024, 1 << 30)
         case "--socket-send-buffer": socketSendBuffer = Int32(try int(4096, 1 << 30))
+        case "--send-timeout": sendTimeoutNanos = try duration()
+        case "--drain-duration": drainNanos = try duration()
+        case "--admin-token-file": adminTokenFile = v
         case "--default-namespace": defaultNamespace = v
         case "--log-level":
             switch v.lowercased() {
@@ -148,6 +162,19 @@ public struct ServeOptions: Sendable, Equatable {
             }
         default: break
         }
+    }
+}
+
+extension ServeOptions {
+    /// RLIMIT_NOFILE (raised to its hard limit) less 128.
+    public static func descriptorBudget() -> Int {
+        var lim = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &lim)
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max
+            setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &lim)
+        }
+        return max(16, Int(min(lim.rlim_cur, 1 << 24)) - 128)
     }
 }
 

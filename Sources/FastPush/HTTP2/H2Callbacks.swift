@@ -61,6 +61,7 @@ enum H2Callbacks {
             }
         }
         s.pendingBytes -= length
+        c.queuedBytes -= length
         if s.messageHead == s.messages.count {
             s.messages = []
             s.messageHead = 0
@@ -210,7 +211,7 @@ enum H2Callbacks {
     static let streamClose: nghttp2_on_stream_close_callback = { _, id, code, ud in
         let c = conn(ud)
         guard let s = c.streams.removeValue(forKey: id) else { return 0 }
-        H2Connection.failMessages(s)
+        H2Connection.failMessages(s, c)
         if s.opened || c.role == .client { c.delegate?.h2StreamClosed(c, streamID: id, errorCode: code) }
         return 0
     }

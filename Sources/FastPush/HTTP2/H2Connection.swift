@@ -67,6 +67,9 @@ public final class H2Connection {
 
     var session: OpaquePointer!
     var streams: [Int32: Stream] = [:]
+    /// Message bytes queued on all streams and not yet handed to the socket (flow control or a
+    /// slow reader holds them): what the send-timeout sweep watches.
+    public internal(set) var queuedBytes = 0
     var out: UnsafeMutablePointer<OutboundBuffer>?
     var budget = 0
 
@@ -100,7 +103,7 @@ public final class H2Connection {
 
     deinit {
         // Completions still queued belong to streams that never finished: they failed.
-        for s in streams.values { H2Connection.failMessages(s) }
+        for s in streams.values { H2Connection.failMessages(s, self) }
         nghttp2_session_del(session)
     }
 
@@ -177,6 +180,7 @@ public final class H2Connection {
         }
         s.messages.append(message)
         s.pendingBytes += message.count
+        queuedBytes += message.count
         resume(streamID, s)
         onNeedsFlush?()
         return true
@@ -246,7 +250,8 @@ public final class H2Connection {
         }
     }
 
-    static func failMessages(_ s: Stream) {
+    static func failMessages(_ s: Stream, _ c: H2Connection? = nil) {
+        c?.queuedBytes -= s.pendingBytes
         guard s.messageHead < s.messages.count else { return }
         let pending = s.messages[s.messageHead...].compactMap(\.completion)
         s.messages = []

@@ -21,6 +21,10 @@ public final class Channel {
     public internal(set) var stalledSinceNanos: UInt64 = 0
     public internal(set) var bytesReceived: UInt64 = 0
     public internal(set) var bytesSent: UInt64 = 0
+    /// For a send-timeout sweep above the loop: `bytesSent` when last seen, and since when
+    /// bytes have been waiting without moving (0: none waiting).
+    public var sweepBytesSent: UInt64 = 0
+    public var sweepStalledSince: UInt64 = 0
 
     init(fd: Int32, peer: String, loop: any IOLoop) {
         self.fd = fd

@@ -16,6 +16,8 @@ public protocol IOLoop: AnyObject, Sendable {
     func register(fd: Int32, peer: String, handler: any ChannelHandler) -> Channel
     /// Accepts on `fd`; `onAccept` gets each new socket (or a negative errno) on this loop.
     func listen(fd: Int32, onAccept: @escaping (Int32) -> Void)
+    /// Stops accepting on `fd` and closes it (draining before shutdown).
+    func stopListening(fd: Int32)
     /// Visits every open channel (metrics, send-timeout sweeps, shutdown).
     func forEachChannel(_ body: (Channel) -> Void)
     var channelCount: Int { get }

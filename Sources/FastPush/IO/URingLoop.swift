@@ -157,6 +157,15 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
         armAccept(l)
     }
 
+    public func stopListening(fd: Int32) {
+        assertInLoop()
+        for l in listeners where l.fd == fd && !l.closed {
+            l.closed = true
+            Glibc.shutdown(l.fd, Int32(SHUT_RDWR))
+            Glibc.close(l.fd)
+        }
+    }
+
     public func forEachChannel(_ body: (Channel) -> Void) {
         for ch in channels.values { body(ch) }
     }

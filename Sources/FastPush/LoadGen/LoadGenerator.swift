@@ -144,7 +144,7 @@ public final class LoadGenerator {
             defer { trigger.cleanUp() }
             for round in 1...o.rounds {
                 for kind in o.triggers {
-                    sleepNanos(o.settleNanos)
+                    OSThread.sleep(nanos: o.settleNanos)
                     report.phases.append(try triggerPhase(kind, round: round, trigger: trigger))
                 }
             }
@@ -241,7 +241,7 @@ public final class LoadGenerator {
                 return fd
             } catch let e as SocketError where (e.errno == EAGAIN || e.errno == EADDRNOTAVAIL || e.errno == ECONNREFUSED) && attempt < 50 {
                 attempt += 1
-                sleepNanos(20_000_000)
+                OSThread.sleep(nanos: 20_000_000)
             }
         }
     }
@@ -274,7 +274,7 @@ public final class LoadGenerator {
                 progress("\(label): \(n)/\(target)")
                 lastProgress = now
             }
-            sleepNanos(1_000_000)
+            OSThread.sleep(nanos: 1_000_000)
         }
     }
 
@@ -284,10 +284,4 @@ public final class LoadGenerator {
         if s.isEmpty { line = "\r\u{1B}[K" }
         line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
-}
-
-func sleepNanos(_ n: UInt64) {
-    var ts = timespec(tv_sec: Int(n / 1_000_000_000), tv_nsec: Int(n % 1_000_000_000))
-    var rest = timespec()
-    while nanosleep(&ts, &rest) != 0 && errno == EINTR { ts = rest }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// The whole server: I/O loops, xDS over gRPC, the push pipeline, the registry and the admin
@@ -64,8 +67,9 @@ public final class FastPilotServer: Sendable {
         gc.maxMessageSize = options.maxRecvMsgSize
         gc.maxConnections = options.maxConnections
         gc.socketSendBuffer = options.socketSendBuffer
+        gc.sendTimeoutNanos = options.sendTimeoutNanos
         discovery.start()
-        grpc = try GRPCServer(group: group, config: gc) { [group] in
+        grpc = try GRPCServer(group: group, config: gc, onSendTimeout: { metrics.writeTimeouts.inc() }) { [group] in
             // Called on the accepting connection's loop.
             let loop = group.loops.first { $0.inEventLoop } ?? group.loops[0]
             return ADSService(server: discovery, loop: loop)
@@ -73,7 +77,10 @@ public final class FastPilotServer: Sendable {
         var ac = AdminConfig()
         ac.host = options.adminHost
         ac.port = options.adminPort
-        admin = try AdminServer(group: group, config: ac, handlers: AdminHandlers(server: discovery))
+        if let file = options.adminTokenFile {
+            ac.token = try Self.readToken(file)
+        }
+        admin = try AdminServer(group: group, config: ac, handlers: AdminHandlers(server: discovery, token: ac.token))
         Log.info("listening", ["service": "xds", "address": "\(options.xdsHost):\(grpc.port)"])
         Log.info("listening", ["service": "admin", "address": "\(options.adminHost):\(admin.port)"])
         Log.info("started", ["services": initial.count, "registry": options.registryPath ?? "demo",
@@ -87,6 +94,29 @@ public final class FastPilotServer: Sendable {
         discovery.stop()
         group.shutdown()
         Log.info("stopped", [:])
+    }
+
+    /// SIGTERM: stop accepting, GOAWAY to every client, finish in-flight pushes (up to the drain
+    /// duration), then stop.
+    public func drainAndStop() {
+        let t0 = MonotonicClock.nanos()
+        Log.info("drain_start", ["connections": grpc.connectionCount, "drain_duration": DurationText.format(options.drainNanos)])
+        watcher?.stop()
+        grpc.beginDrain()
+        let left = discovery.drain(timeoutNanos: options.drainNanos)
+        Log.info("drain_done", ["seconds": MonotonicClock.seconds(since: t0), "pushes_unfinished": left])
+        stop()
+    }
+
+    static func readToken(_ path: String) throws -> String {
+        guard let f = fopen(path, "r") else { throw SocketError(operation: "read --admin-token-file \(path)", errno: errno) }
+        defer { fclose(f) }
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = fread(&buf, 1, buf.count - 1, f)
+        let token = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            .split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == " " }).first.map(String.init) ?? ""
+        guard !token.isEmpty else { throw SocketError(operation: "--admin-token-file \(path) is empty", errno: EINVAL) }
+        return token
     }
 }
 

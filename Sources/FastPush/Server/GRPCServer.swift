@@ -12,6 +12,9 @@ public struct GRPCServerConfig: Sendable {
     /// much kernel memory (tcp_mem is shared by the whole machine).
     public var socketSendBuffer: Int32 = 256 * 1024
     public var maxConnections = 19_000
+    /// A connection with bytes waiting (in the kernel's queue, ours, or held by HTTP/2 flow
+    /// control) that moves none for this long is closed. 0: never.
+    public var sendTimeoutNanos: UInt64 = 30_000_000_000
     public init() {}
 }
 
@@ -21,24 +24,81 @@ public final class GRPCServer: Sendable {
     public let config: GRPCServerConfig
     let service: @Sendable () -> any GRPCService
     public let port: UInt16
+    let listenFD: Int32
     private let connections = Atomic<Int>(0)
     private let refusedLogged = Atomic<UInt64>(0)
 
     /// `service` is called on a loop thread for each new connection (services are loop-confined).
-    public init(group: EventLoopGroup, config: GRPCServerConfig, service: @escaping @Sendable () -> any GRPCService) throws {
+    let onSendTimeout: @Sendable () -> Void
+
+    public init(group: EventLoopGroup, config: GRPCServerConfig, onSendTimeout: @escaping @Sendable () -> Void = {},
+                service: @escaping @Sendable () -> any GRPCService) throws {
         self.group = group
         self.config = config
         self.service = service
+        self.onSendTimeout = onSendTimeout
         let (fd, port) = try Socket.listen(host: config.host, port: config.port)
         self.port = port
+        self.listenFD = fd
         let acceptLoop = group.loops[0]
         let box = UnsafeSendableBox(fd)
         acceptLoop.execute { [self] in
             acceptLoop.listen(fd: box.value) { [self] res in self.accepted(res) }
         }
+        if config.sendTimeoutNanos > 0 {
+            for loop in group.loops { loop.execute { [self] in sweep(loop) } }
+        }
+    }
+
+    /// Every quarter of the timeout (at most a second), on each loop: connections whose waiting
+    /// bytes have not moved for the timeout are closed (Istio's old send timeout; a stuck
+    /// client must not hold memory or a push slot forever).
+    private func sweep(_ loop: any IOLoop) {
+        let timeout = config.sendTimeoutNanos
+        let now = MonotonicClock.nanos()
+        var stuck: [(Channel, Int)] = []
+        loop.forEachChannel { ch in
+            guard ch.state == .active, let h = ch.handler as? GRPCServerChannelHandler else { return }
+            let waiting = ch.pendingOutboundBytes + h.h2.queuedBytes
+            if waiting == 0 {
+                ch.sweepStalledSince = 0
+            } else if ch.sweepStalledSince == 0 || ch.bytesSent != ch.sweepBytesSent {
+                ch.sweepStalledSince = now
+            } else if now &- ch.sweepStalledSince >= timeout {
+                stuck.append((ch, waiting))
+            }
+            ch.sweepBytesSent = ch.bytesSent
+        }
+        for (ch, waiting) in stuck {
+            Log.warn("send_timeout", ["peer": ch.peer, "waiting_bytes": waiting, "timeout": DurationText.format(timeout),
+                                      "action": "closing connection"])
+            onSendTimeout()
+            ch.close(.sendTimeout)
+        }
+        loop.schedule(afterNanos: min(timeout / 4, 1_000_000_000)) { [self] in sweep(loop) }
     }
 
     public var connectionCount: Int { connections.load(ordering: .relaxed) }
+
+    /// Draining: no new connections, and every open one is told (GOAWAY, NO_ERROR) to go
+    /// elsewhere once its streams are done; in-flight pushes still complete.
+    public func beginDrain() {
+        let done = Semaphore()
+        group.loops[0].execute { [self] in
+            group.loops[0].stopListening(fd: listenFD)
+            done.signal()
+        }
+        done.wait()
+        _ = group.onEveryLoop { loop -> Int in
+            var n = 0
+            loop.forEachChannel { ch in
+                guard ch.state == .active, let h = ch.handler as? GRPCServerChannelHandler else { return }
+                h.h2.goAway(errorCode: 0, debug: "server draining")
+                n += 1
+            }
+            return n
+        }
+    }
 
     private func accepted(_ fd: Int32) {
         guard fd >= 0 else {

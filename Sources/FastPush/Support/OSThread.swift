@@ -35,4 +35,11 @@ public struct OSThread: Sendable {
     public func detach() { pthread_detach(handle) }
 
     public var isCurrent: Bool { pthread_equal(handle, pthread_self()) != 0 }
+
+    /// Sleeps the calling thread (coordination loops, never the I/O path).
+    public static func sleep(nanos n: UInt64) {
+        var ts = timespec(tv_sec: Int(n / 1_000_000_000), tv_nsec: Int(n % 1_000_000_000))
+        var rest = timespec()
+        while nanosleep(&ts, &rest) != 0 && errno == EINTR { ts = rest }
+    }
 }

@@ -37,6 +37,7 @@ public final class DiscoveryServer: Sendable {
     private let nextConnectionID = Atomic<UInt64>(0)
     private let unknownTypeLogged = Mutex<Set<String>>([])
     private let dispatcherBox = Mutex<PushDispatcher<XdsConnection>?>(nil)
+    private let draining = Atomic<Bool>(false)
     private let debouncerBox = Mutex<Debouncer?>(nil)
 
     public init(config: DiscoveryServerConfig = DiscoveryServerConfig(), registry: RegistrySnapshot,
@@ -76,6 +77,23 @@ public final class DiscoveryServer: Sendable {
     }
 
     public var dispatcher: PushDispatcher<XdsConnection>? { dispatcherBox.withLock { $0 } }
+
+    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// Stops taking changes (the debouncer ends; a batch still waiting is dropped and counted),
+    /// then waits up to `timeoutNanos` for the pushes already queued or in flight to be written.
+    /// Returns how many were still in flight.
+    @discardableResult
+    public func drain(timeoutNanos: UInt64) -> Int {
+        draining.store(true, ordering: .relaxed)
+        debouncer?.stop()
+        let deadline = MonotonicClock.nanos() &+ timeoutNanos
+        while MonotonicClock.nanos() < deadline {
+            if queue.pending == 0 && (dispatcher?.inFlightCount ?? 0) == 0 { return 0 }
+            OSThread.sleep(nanos: 5_000_000)
+        }
+        return queue.pending + (dispatcher?.inFlightCount ?? 0)
+    }
     public var debouncer: Debouncer? { debouncerBox.withLock { $0 } }
 
     // MARK: config

@@ -19,9 +19,19 @@ public final class GRPCServerStream {
     }
 
     /// Sends one message: `body` (shared, not copied) followed by `tail` (small, per stream).
+    /// Most messages a stream may have waiting: a client that keeps asking without reading the
+    /// answers is cut off instead of growing the queue.
+    public static let maxQueuedMessages = 64
+
     @discardableResult
     public func send(body: ByteSlice?, tail: SmallBytes = SmallBytes(), completion: WriteCompletion? = nil) -> Bool {
         guard !isFinished, !isClosed else { completion?(false); return false }
+        if connection.h2.queuedMessages(streamID: id) >= Self.maxQueuedMessages {
+            completion?(false)
+            Log.warn("grpc_stream_backlog", ["peer": connection.peer, "stream": id, "queued": Self.maxQueuedMessages])
+            finish(GRPCStatus(.resourceExhausted, "more than \(Self.maxQueuedMessages) responses waiting: the client does not read"))
+            return false
+        }
         let length = (body?.count ?? 0) + tail.count
         let m = StreamMessage(head: GRPCDeframer.prefix(length: length), body: body, tail: tail, completion: completion)
         return connection.h2.send(streamID: id, m)
