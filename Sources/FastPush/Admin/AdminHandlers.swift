@@ -11,8 +11,7 @@ public final class AdminHandlers: Sendable {
     public func handle(_ r: HTTPRequest) -> HTTPResponse {
         let writes = r.method != "GET" || r.query["push"] == "true"
         if writes, let token {
-            let given = r.headers["authorization"] ?? ""
-            guard given == "Bearer \(token)" else {
+            guard Self.sameBytes(r.headers["authorization"] ?? "", "Bearer \(token)") else {
                 Log.warn("admin_unauthorized", ["method": r.method, "path": r.path])
                 var resp = HTTPResponse.error(401, "this endpoint needs 'Authorization: Bearer <token>'")
                 resp.headers.append(("WWW-Authenticate", "Bearer"))
@@ -20,6 +19,14 @@ public final class AdminHandlers: Sendable {
             }
         }
         return route(r)
+    }
+
+    /// Compares in time that depends only on the lengths, so a token cannot be guessed byte by byte.
+    static func sameBytes(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var diff = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<min(x.count, y.count) { diff |= x[i] ^ y[i] }
+        return diff == 0
     }
 
     func route(_ r: HTTPRequest) -> HTTPResponse {

@@ -78,6 +78,44 @@ import Glibc
         }
     }
 
+    @Test func writesNeedTheBearerTokenWhenOneIsSet() {
+        let server = Fixtures.server()
+        let h = AdminHandlers(server: server, token: "s3cret")
+        func send(_ method: String, _ path: String, auth: String?, _ body: [UInt8] = []) -> (Int, String) {
+            let r = h.handle(HTTPRequest(method: method, path: path, headers: auth.map { ["authorization": $0] } ?? [:], body: body))
+            return (r.status, String(decoding: r.body, as: UTF8.self))
+        }
+        var (status, body) = send("PUT", "/v1/serviceentries/demo/shop", auth: nil, Self.entry())
+        #expect(status == 401 && body.hasPrefix("{\"error\""))
+        #expect(server.registry.service(namespace: "demo", hostname: "shop.demo.svc.cluster.local") == nil)
+        (status, _) = send("PUT", "/v1/serviceentries/demo/shop", auth: "Bearer s3cre", Self.entry())
+        #expect(status == 401)
+        (status, _) = send("DELETE", "/v1/serviceentries/demo/web", auth: "Bearer wrong!")
+        #expect(status == 401)
+        (status, _) = send("GET", "/debug/adsz", query: true, auth: nil)
+        #expect(status == 401)
+        // Reads stay open.
+        #expect(send("GET", "/ready", auth: nil).0 == 200)
+        #expect(send("GET", "/metrics", auth: nil).0 == 200)
+        (status, body) = send("PUT", "/v1/serviceentries/demo/shop", auth: "Bearer s3cret", Self.entry())
+        #expect(status == 200 && body.contains("\"push\":\"full\""))
+        #expect(server.registry.service(namespace: "demo", hostname: "shop.demo.svc.cluster.local") != nil)
+
+        func send(_ method: String, _ path: String, query: Bool, auth: String?) -> (Int, String) {
+            let r = h.handle(HTTPRequest(method: method, path: path, query: ["push": "true"], headers: auth.map { ["authorization": $0] } ?? [:]))
+            return (r.status, String(decoding: r.body, as: UTF8.self))
+        }
+    }
+
+    @Test func readinessTurnsTo503WhileDraining() {
+        let server = Fixtures.server()
+        let h = AdminHandlers(server: server)
+        #expect(call(h, "GET", "/ready").0 == 200)
+        #expect(server.drain(timeoutNanos: 0) == 0)
+        let (status, body) = call(h, "GET", "/ready")
+        #expect(status == 503 && body == "draining\n")
+    }
+
     /// The HTTP/1.1 limits, over a real socket.
     @Test(.timeLimit(.minutes(1))) func oversizedBodyAndSlowHeadOverSocket() throws {
         let group = try EventLoopGroup(threads: 1)

@@ -105,6 +105,31 @@ import Testing
         #expect(c.received(.eds).count == 2)
     }
 
+    /// Pushes do not wait for ACKs (as in Istio): each change is one new version, never a resend.
+    @Test func clientThatNeverACKsGetsEachNewVersionOnce() throws {
+        let server = Fixtures.server()
+        let c = TestClient(server)
+        c.send(.cds)
+        c.send(.eds, names: [Self.echoCluster])
+        #expect(c.received.count == 2)
+        var echo = Fixtures.echo
+        for i in 0..<5 {
+            echo.endpoints.append(WorkloadEndpoint(address: "10.0.1.\(i)"))
+            server.updateRegistry(RegistrySnapshot(services: [echo, Fixtures.ledger, Fixtures.privateSvc]))
+            server.drainQueue()
+            #expect(c.received.count == 3 + i, "one EDS per change")
+        }
+        let eds = c.received(.eds)
+        #expect(eds.count == 6)
+        let versions = eds.map { UInt64($0.versionInfo)! }
+        #expect(zip(versions, versions.dropFirst()).allSatisfy { $0 < $1 }, "versions only grow: \(versions)")
+        #expect(Set(eds.map(\.nonce)).count == eds.count)
+        // Nothing was ACKed, and nothing is resent when nothing changes.
+        #expect(c.conn.snapshot.watched[.eds]?.nonceAcked.isEmpty ?? false)
+        server.pushNow(PushRequest(full: false, configsUpdated: [], reason: [.endpoint: 1]))
+        #expect(c.received.count == 7)
+    }
+
     @Test func nackIsNotAnsweredAndCounted() {
         let server = Fixtures.server()
         let c = envoy(server, namespace: "demo")
