@@ -9,7 +9,7 @@ APT_PACKAGES := liburing-dev libnghttp2-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 
-.PHONY: help deps build release run test unit interop tsan bench bench-scale venv clean
+.PHONY: help deps build release run test unit interop tsan bench bench-scale soak venv clean
 
 help:
 	@echo "make run     build in release mode and serve the embedded demo registry (ARGS='--registry FILE ...')"
@@ -18,6 +18,7 @@ help:
 	@echo "make interop interop tests only"
 	@echo "make bench   the short benchmark suite (under 5 minutes), one table"
 	@echo "make bench-scale  the end-to-end scale scenarios of BENCHMARKS.md (about 10 minutes)"
+	@echo "make soak    SOAK_DURATION=10m of churn, reconnects and a slow client; prints the server RSS every minute"
 	@echo "make tsan    Swift tests under ThreadSanitizer (TSAN_FILTER='FastPushTests\\.Push' for the push suites)"
 
 deps:
@@ -70,6 +71,11 @@ bench: deps
 bench-scale: deps
 	$(SWIFT) build -c release
 	.build/release/fastpilot-bench scale-suite
+
+SOAK_DURATION ?= 10m
+soak: deps
+	$(SWIFT) build -c release
+	.build/release/fastpilot-bench soak --duration $(SOAK_DURATION)
 
 clean:
 	rm -rf .build $(TSAN_SCRATCH) $(VENV)

@@ -36,19 +36,22 @@ enum ScaleBench {
 
     /// The registry: `services` ServiceEntries in namespace bench, `endpoints` each over three zones.
     static func registry(services: Int, endpoints: Int) -> String {
-        var items: [String] = []
-        for s in 0..<services {
-            var eps: [String] = []
-            for e in 0..<endpoints {
-                eps.append("{\"address\":\"10.\(s / 250).\(s % 250).\(e + 1)\",\"locality\":\"bench/zone-\(e % 3)\",\"labels\":{\"app\":\"svc-\(s)\"}}")
-            }
-            items.append("""
-            {"apiVersion":"networking.istio.io/v1","kind":"ServiceEntry","metadata":{"name":"svc-\(s)","namespace":"bench"},
-             "spec":{"hosts":["svc-\(s).bench.svc.cluster.local"],"ports":[{"number":8080,"name":"grpc","protocol":"GRPC"}],
-                     "resolution":"STATIC","location":"MESH_INTERNAL","endpoints":[\(eps.joined(separator: ","))]}}
-            """)
-        }
+        let items = (0..<services).map { serviceEntry($0, endpoints: endpoints) }
         return "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[\(items.joined(separator: ",\n"))]}\n"
+    }
+
+    /// ServiceEntry `svc-S`; `generation` moves its endpoint addresses (an endpoint-only change).
+    static func serviceEntry(_ s: Int, endpoints: Int, generation: Int = 0, name: String? = nil) -> String {
+        var eps: [String] = []
+        for e in 0..<endpoints {
+            eps.append("{\"address\":\"10.\(s / 250).\(s % 250).\((e + generation) % 250 + 1)\",\"locality\":\"bench/zone-\(e % 3)\",\"labels\":{\"app\":\"svc-\(s)\"}}")
+        }
+        let name = name ?? "svc-\(s)"
+        return """
+        {"apiVersion":"networking.istio.io/v1","kind":"ServiceEntry","metadata":{"name":"\(name)","namespace":"bench"},
+         "spec":{"hosts":["\(name).bench.svc.cluster.local"],"ports":[{"number":8080,"name":"grpc","protocol":"GRPC"}],
+                 "resolution":"STATIC","location":"MESH_INTERNAL","endpoints":[\(eps.joined(separator: ","))]}}
+        """
     }
 
     static func freePort() -> UInt16 {

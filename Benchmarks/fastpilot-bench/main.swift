@@ -7,6 +7,7 @@ import Glibc
 ///   all --short   the `make bench` suite (under 5 minutes): one table
 ///   scale N K [R] [-- server flags]   one end-to-end scenario (serve + loadgen processes)
 ///   scale-suite   the scale scenarios of BENCHMARKS.md
+///   soak [--duration 10m]   churn, reconnects and a slow client; RSS sampled, flat or not
 let args = CommandLine.arguments.dropFirst()
 let short = args.contains("--short")
 let which = args.first { !$0.hasPrefix("-") } ?? "all"
@@ -47,6 +48,9 @@ case "scale":
     if rest[..<sep].contains("--grpc") { sc.mode = "grpc" }
     if sep < rest.count { sc.serverArgs = Array(rest[(sep + 1)...]) }
     print(ScaleBench.table([try ScaleBench.run(sc)]))
+case "soak":
+    // fastpilot-bench soak [--duration 10m] [--interval 60] [--streams N]
+    exit(try SoakBench.run(SoakBench.Options.parse(Array(args.dropFirst()))) ? 0 : 1)
 case "scale-suite":
     var rows: [ScaleBench.Row] = []
     for (n, k) in [(1000, 1000), (5000, 5000), (10_000, 10_000), (10_000, 100), (50_000, 500)] {

@@ -271,6 +271,31 @@ def test_invalid_registry_keeps_last_good_and_pushes_nothing(echo_server, regist
     c.expect_silence(1.0)
 
 
+def test_deleted_registry_keeps_last_good_and_recreation_is_pushed(echo_server, registry, streams):
+    """Deleting the registry file is an error (logged, counted), not an empty registry: every
+    client keeps its config and gets no push. Putting a file back is pushed as usual."""
+    c = streams(echo_server.xds_address, make_node("watching-proxy", namespace=NS), cls=EnvoyClient)
+    c.start()
+    c.expect_silence(0.3)
+    before = echo_server.metric("fastpilot_registry_errors")
+    mark = echo_server.mark()
+    registry.path.unlink()
+    echo_server.wait_log(r"event=registry_invalid .*removed", since=mark, timeout=5)
+    assert echo_server.metric("fastpilot_registry_errors") == before + 1
+    c.expect_silence(1.0, "no push when the registry file is deleted")
+    assert not echo_server.find_log(r"event=push ", since=mark)
+    # A client that connects now still gets the last good registry.
+    late = streams(echo_server.xds_address, make_node("late-proxy", namespace=NS), cls=EnvoyClient)
+    late.start()
+    assert CLUSTER in late.clusters and CLUSTER in late.assignments, list(late.clusters)
+
+    registry.write(echo_items(port=15178))
+    r = c.recv(EDS, timeout=5)
+    c.handle(r)
+    [cla] = unpack(r)
+    assert set(cla_endpoints(cla)[("region-a", "zone-a", "")]) == {"127.0.0.1:15178"}, cla
+
+
 def test_eds_subscription_shrink_is_quiet_growth_is_answered(fastpilot_factory, registry, streams):
     """An ACK that only removes EDS names gets no response (absence is not deletion for EDS);
     one that adds a name is answered with that name."""

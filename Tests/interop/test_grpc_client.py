@@ -218,9 +218,11 @@ def test_a_two_targets_in_one_process(fastpilot_factory, registry, backends, pro
     assert not fp.find_log(r"event=ads_nack"), "\n".join(fp.find_log("event=ads_nack"))
 
 
-def test_grpc_client_survives_server_restart(fastpilot_factory, registry, backends, probes):
-    """The notes' reconnect case with the real client: fastpilot stops while the client makes
-    RPCs (they keep working on the cached config), a new fastpilot starts on the same port,
+@pytest.mark.parametrize("how", ["sigterm", "kill-9"])
+def test_grpc_client_survives_server_restart(how, fastpilot_factory, registry, backends, probes):
+    """The notes' reconnect case with the real client: fastpilot stops (SIGTERM drain, or kill -9
+    with no goodbye at all) while the client makes RPCs (they keep working on the cached config),
+    a new fastpilot starts on the same port,
     the client reconnects by itself (its first requests carry the old versions and no nonce),
     and then follows an endpoint move pushed by the new server. No RPC fails throughout."""
     b1, b2 = backends("b1"), backends("b2")
@@ -234,7 +236,13 @@ def test_grpc_client_survives_server_restart(fastpilot_factory, registry, backen
         assert time.monotonic() < deadline and probe.proc.poll() is None, probe.report()
         time.sleep(0.05)
 
-    fp1.stop()
+    if how == "kill-9":
+        fp1.proc.kill()
+        fp1.proc.wait(5)
+        assert fp1.proc.returncode == -9
+    else:
+        fp1.stop()
+        assert fp1.proc.returncode == 0, fp1.tail()
     n_down = len(probe.snapshot())
     time.sleep(1.5)
     assert len(probe.snapshot()) > n_down + 10, f"RPCs stalled while the server was down\n{probe.report()}"

@@ -23,6 +23,8 @@ public struct LoadGenOptions: Sendable {
     public var expectClusters: [String] = []
     public var timeoutNanos: UInt64 = 60_000_000_000
     public var settleNanos: UInt64 = 500_000_000
+    /// After the phases, keep every stream open (ACKing what arrives) this long.
+    public var holdNanos: UInt64 = 0
     public var jsonPath: String?
     public var svgPath: String?
     public var serverPID: Int32?
@@ -56,6 +58,8 @@ public struct LoadGenOptions: Sendable {
           --expect-cluster NAME        with --trigger-cmd: streams watching NAME must converge (repeatable)
           --timeout DURATION           per phase (default 60s); exit 1 if a stream has not converged
           --settle DURATION            pause before each trigger (default 500ms)
+          --hold DURATION              then keep the streams open, ACKing pushes (soak tests); a
+                                       stream that ends meanwhile counts as a failure
           --json FILE                  write the report as JSON
           --svg FILE                   write the latency distributions as SVG
           --server-pid PID             report the server's RSS and CPU seconds from /proc
@@ -117,6 +121,7 @@ public struct LoadGenOptions: Sendable {
             case "--expect-cluster": o.expectClusters.append(try value(a))
             case "--timeout": o.timeoutNanos = try duration(a, try value(a))
             case "--settle": o.settleNanos = try duration(a, try value(a))
+            case "--hold": o.holdNanos = try duration(a, try value(a))
             case "--json": o.jsonPath = try value(a)
             case "--svg": o.svgPath = try value(a)
             case "--server-pid": o.serverPID = Int32(try int(a, try value(a)))

@@ -149,6 +149,7 @@ public final class LoadGenerator {
                 }
             }
         }
+        if o.holdNanos > 0 { report.hold = hold(o.holdNanos) }
         shared.finishing.store(true, ordering: .relaxed)
         group.shutdown()
         return report
@@ -209,6 +210,28 @@ public final class LoadGenerator {
         try trigger.fire(kind, round: round)
         _ = wait(for: expected, counter: shared.converged, label: "\(kind) round \(round)")
         return collect(name: "\(kind) change #\(round)", expected: expected, start: start, cpu0: cpu0, self0: self0)
+    }
+
+    private func hold(_ nanos: UInt64) -> HoldResult {
+        func totals() -> (Int, Int) {
+            group.onEveryLoop { [states] loop -> (Int, Int) in
+                let s = states[loop.index].value
+                return (s.streams.reduce(0) { $0 + $1.bytesReceived }, s.streams.reduce(0) { $0 + $1.messagesReceived })
+            }.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+        }
+        let ended0 = shared.ended.load(ordering: .relaxed)
+        let (b0, m0) = totals()
+        let t0 = MonotonicClock.nanos()
+        while true {
+            let elapsed = MonotonicClock.nanos() - t0
+            if elapsed >= nanos { break }
+            progress("holding \(elapsed / 1_000_000_000)/\(nanos / 1_000_000_000) s")
+            OSThread.sleep(nanos: min(250_000_000, nanos - elapsed))
+        }
+        progress("")
+        let (b1, m1) = totals()
+        return HoldResult(seconds: Double(MonotonicClock.nanos() - t0) / 1e9,
+                          streamsEnded: shared.ended.load(ordering: .relaxed) - ended0, messages: m1 - m0, bytes: b1 - b0)
     }
 
     private func collect(name: String, expected: Int, start: UInt64, cpu0: Double?, self0: Double) -> PhaseResult {

@@ -23,6 +23,14 @@ public struct PhaseResult: Sendable {
     public var total: Double? { latencies.max() }
 }
 
+/// The `--hold` phase: streams kept open while something else changes the config.
+public struct HoldResult: Sendable {
+    public var seconds: Double
+    public var streamsEnded: Int
+    public var messages: Int
+    public var bytes: Int
+}
+
 public struct LoadReport: Sendable {
     public var machine: String
     public var options: String
@@ -31,13 +39,14 @@ public struct LoadReport: Sendable {
     public var phases: [PhaseResult] = []
     public var serverRSSBefore: Int?
     public var serverRSSAfterSync: Int?
+    public var hold: HoldResult?
 
     public var rssPerStream: Double? {
         guard let a = serverRSSBefore, let b = serverRSSAfterSync, streams > 0 else { return nil }
         return Double(b - a) / Double(streams)
     }
 
-    public var success: Bool { phases.allSatisfy(\.complete) }
+    public var success: Bool { phases.allSatisfy(\.complete) && (hold?.streamsEnded ?? 0) == 0 }
 
     static func ms(_ s: Double?) -> String {
         guard let s else { return "-" }
@@ -61,6 +70,9 @@ public struct LoadReport: Sendable {
         }
         var out = "\(streams) streams over \(connections) connections; \(machine)\n" + line(header) + "\n"
         for r in rows { out += line(r) + "\n" }
+        if let h = hold {
+            out += "hold \(Int(h.seconds)) s: \(h.messages) msgs, \(Self.bytes(h.bytes)), \(h.streamsEnded) streams ended\n"
+        }
         if let a = serverRSSBefore, let b = serverRSSAfterSync, let per = rssPerStream {
             out += "server RSS: \(Self.bytes(a)) before, \(Self.bytes(b)) after sync, \(Int(per.rounded())) B per stream\n"
         }
@@ -86,7 +98,9 @@ public struct LoadReport: Sendable {
         return "{\"machine\":\(JSONText.quote(machine)),\"options\":\(JSONText.quote(options)),\"streams\":\(streams),"
             + "\"connections\":\(connections),\"server_rss_before\":\(int(serverRSSBefore)),"
             + "\"server_rss_after_sync\":\(int(serverRSSAfterSync)),\"server_rss_per_stream\":\(num(rssPerStream)),"
-            + "\"success\":\(success),\"phases\":[\(ps.joined(separator: ","))]}\n"
+            + "\"success\":\(success),\"phases\":[\(ps.joined(separator: ","))]"
+            + (hold.map { ",\"hold\":{\"seconds\":\($0.seconds),\"streams_ended\":\($0.streamsEnded),\"messages\":\($0.messages),\"bytes\":\($0.bytes)}" } ?? "")
+            + "}\n"
     }
 
     /// Latency distributions (CDF per phase) as an SVG line chart.

@@ -17,6 +17,7 @@ public final class XdsMetrics: Sendable {
     public let services: Gauge
     public let pushTriggers: [TriggerReason: Counter]
     public let writeTimeouts: Counter
+    public let stalledPushes: Counter
     public let internalErrors: Counter
     public let registryErrors: Counter
 
@@ -50,6 +51,7 @@ public final class XdsMetrics: Sendable {
         }
         pushTriggers = triggers
         writeTimeouts = registry.register(Counter("pilot_xds_write_timeout", "Pilot XDS response write timeouts."))
+        stalledPushes = registry.register(Counter("fastpilot_xds_stalled_pushes", "Pushes whose write stalled on a client that does not read; their push slot was released early."))
         internalErrors = registry.register(Counter("pilot_total_xds_internal_errors", "Total number of internal XDS errors in pilot."))
         registryErrors = registry.register(Counter("fastpilot_registry_errors", "Registry file loads that failed; the last good registry is kept."))
     }

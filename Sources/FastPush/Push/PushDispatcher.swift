@@ -2,7 +2,8 @@ import Synchronization
 
 /// Istio's doSendPushes with threads we own: one dispatcher takes a push slot, then dequeues a
 /// connection, and hands it to one of a fixed set of workers. Slots bound the pushes in flight
-/// (dequeued but not done); a slot comes back only through `PushDone`. While more slots and
+/// (dequeued but not done); a slot comes back only through `PushDone` (when the push ends, or
+/// earlier when its write stalls on a client that does not read). While more slots and
 /// connections are at hand the dispatcher takes them too, and hands a batch over at once: one
 /// wake-up per batch instead of one per connection.
 public final class PushDispatcher<Item: PushQueueItem>: Sendable {
@@ -95,11 +96,11 @@ public final class PushDispatcher<Item: PushQueueItem>: Sendable {
             m = r.original
         }
         onDequeue(request)
-        let done = PushDone { [self] in
-            queue.markDone(item)
-            inFlight.wrappingAdd(-1, ordering: .relaxed)
-            slots.signal()
-        }
+        let done = PushDone(markDone: { [self] in queue.markDone(item) },
+                            releaseSlot: { [self] in
+                                inFlight.wrappingAdd(-1, ordering: .relaxed)
+                                slots.signal()
+                            })
         return Job(item: item, request: request, done: done)
     }
 

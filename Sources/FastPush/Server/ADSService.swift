@@ -50,6 +50,12 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
         s.finish(.ok)
     }
 
+    func writeStalled(_ s: GRPCServerStream) {
+        guard let conn = connection, conn.writeStalled() else { return }
+        server.metrics.stalledPushes.inc()
+        Log.debug("push_stalled", ["peer": conn.peer, "conn": conn.connectionID, "action": "push slot released"])
+    }
+
     func closed(_ s: GRPCServerStream) {
         guard let conn = connection else { return }
         connection = nil

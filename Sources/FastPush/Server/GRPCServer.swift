@@ -15,6 +15,9 @@ public struct GRPCServerConfig: Sendable {
     /// A connection with bytes waiting (in the kernel's queue, ours, or held by HTTP/2 flow
     /// control) that moves none for this long is closed. 0: never.
     public var sendTimeoutNanos: UInt64 = 30_000_000_000
+    /// Waiting bytes that have not moved for this long mark the connection stalled (its streams
+    /// hear `writeStalled`, and an ADS stream gives back its push slot).
+    public var stallNanos: UInt64 = 200_000_000
     public init() {}
 }
 
@@ -45,18 +48,17 @@ public final class GRPCServer: Sendable {
         acceptLoop.execute { [self] in
             acceptLoop.listen(fd: box.value) { [self] res in self.accepted(res) }
         }
-        if config.sendTimeoutNanos > 0 {
-            for loop in group.loops { loop.execute { [self] in sweep(loop) } }
-        }
+        for loop in group.loops { loop.execute { [self] in sweep(loop) } }
     }
 
-    /// Every quarter of the timeout (at most a second), on each loop: connections whose waiting
-    /// bytes have not moved for the timeout are closed (Istio's old send timeout; a stuck
-    /// client must not hold memory or a push slot forever).
+    /// Every `stallNanos` on each loop: connections whose waiting bytes have not moved since the
+    /// last sweep are told they are stalled; after the send timeout they are closed (Istio's old
+    /// send timeout; a stuck client must not hold memory or a push slot forever).
     private func sweep(_ loop: any IOLoop) {
         let timeout = config.sendTimeoutNanos
         let now = MonotonicClock.nanos()
         var stuck: [(Channel, Int)] = []
+        var stalled: [GRPCServerChannelHandler] = []
         loop.forEachChannel { ch in
             guard ch.state == .active, let h = ch.handler as? GRPCServerChannelHandler else { return }
             let waiting = ch.pendingOutboundBytes + h.h2.queuedBytes
@@ -64,18 +66,21 @@ public final class GRPCServer: Sendable {
                 ch.sweepStalledSince = 0
             } else if ch.sweepStalledSince == 0 || ch.bytesSent != ch.sweepBytesSent {
                 ch.sweepStalledSince = now
-            } else if now &- ch.sweepStalledSince >= timeout {
+            } else if timeout > 0 && now &- ch.sweepStalledSince >= timeout {
                 stuck.append((ch, waiting))
+            } else {
+                stalled.append(h)
             }
             ch.sweepBytesSent = ch.bytesSent
         }
+        for h in stalled { h.grpc?.writeStalled() }
         for (ch, waiting) in stuck {
             Log.warn("send_timeout", ["peer": ch.peer, "waiting_bytes": waiting, "timeout": DurationText.format(timeout),
                                       "action": "closing connection"])
             onSendTimeout()
             ch.close(.sendTimeout)
         }
-        loop.schedule(afterNanos: min(timeout / 4, 1_000_000_000)) { [self] in sweep(loop) }
+        loop.schedule(afterNanos: config.stallNanos) { [self] in sweep(loop) }
     }
 
     public var connectionCount: Int { connections.load(ordering: .relaxed) }

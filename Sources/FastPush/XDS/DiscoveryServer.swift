@@ -352,10 +352,10 @@ public final class DiscoveryServer: Sendable {
         guard !responses.isEmpty else { done(); return }
         let queued = request.start
         let metrics = self.metrics
-        deliveries.add(conn, responses, PushDone {
+        deliveries.add(conn, responses, PushDone(markDone: {
             metrics.convergenceTime.observe(nanos: MonotonicClock.nanos() &- queued)
             done()
-        })
+        }, releaseSlot: { done.releaseSlot() }))
     }
 }
 

@@ -14,6 +14,8 @@ public final class XdsConnection: PushQueueItem, Sendable {
         public var lastPushContext: PushContext?
         public var lastPushVersion: UInt64 = 0
         public var pushes = 0
+        /// The push whose last write is still under way (its slot goes back early on a stall).
+        var pendingPush: PushDone?
     }
 
     public let id: UInt64
@@ -58,11 +60,23 @@ public final class XdsConnection: PushQueueItem, Sendable {
             }
             guard let (lr, lt) = last else { done?(); return }
             if let done {
-                stream.write(body: ByteSlice(lr.body.bytes), tail: lt) { _ in done() }
+                state.withLock { $0.pendingPush = done }
+                stream.write(body: ByteSlice(lr.body.bytes), tail: lt) { [self] _ in
+                    state.withLock { if $0.pendingPush === done { $0.pendingPush = nil } }
+                    done()
+                }
             } else {
                 stream.write(body: ByteSlice(lr.body.bytes), tail: lt, completion: nil)
             }
         }
+    }
+
+    /// The stream's writes have not moved for a while: give the push slot back so that one
+    /// client that does not read cannot hold up pushes to the others. Returns true if a slot
+    /// was released.
+    public func writeStalled() -> Bool {
+        guard let done = state.withLock({ $0.pendingPush }) else { return false }
+        return done.releaseSlot()
     }
 
     /// Assigns the nonce and records the send, or returns nil when the response must not go

@@ -54,6 +54,43 @@ import Synchronization
         #expect(PushTest.waitUntil(timeoutMillis: 1_000) { dispatcher.inFlightCount == 0 })
     }
 
+    @Test("a stalled push gives its slot back early; its connection stays in processing until done")
+    func stalledPushReleasesItsSlot() {
+        let q = PushQueue<TestConn>(capacity: 16)
+        let stuck = TestConn(0), other = TestConn(1)
+        let d = Deliveries(2)
+        let held = Locked<[Dispatcher.Job]>([])
+        let dispatcher = Dispatcher(queue: q, throttle: 1, workers: 1) { jobs in for job in jobs {
+            d.record(job)
+            if job.item.id == 0 { held.withLock { $0.append(job) } } else { d.finish(job) }
+        } }
+        dispatcher.start()
+        defer { dispatcher.stop() }
+
+        q.enqueue(stuck, PushTest.request([1]))
+        #expect(PushTest.waitUntil(timeoutMillis: 1_000) { d.counts[0].value == 1 })
+        q.enqueue(other, PushTest.request([2]))
+        PushTest.sleep(millis: 50)
+        #expect(d.counts[1].value == 0, "the only slot is held by the stuck push")
+        let job = held.withLock { $0[0] }
+        #expect(job.done.releaseSlot())
+        #expect(!job.done.releaseSlot(), "once only")
+        #expect(PushTest.waitUntil(timeoutMillis: 1_000) { d.counts[1].value == 1 })
+        // A new change for the stuck connection waits (merged) until its push is done.
+        q.enqueue(stuck, PushTest.request([3]))
+        q.enqueue(other, PushTest.request([4]))
+        #expect(PushTest.waitUntil(timeoutMillis: 1_000) { d.counts[1].value == 2 })
+        PushTest.sleep(millis: 50)
+        #expect(d.counts[0].value == 1)
+        d.finish(job)  // the write finally completes: no second slot release, and the follow-up goes out
+        #expect(PushTest.waitUntil(timeoutMillis: 1_000) { d.counts[0].value == 2 })
+        #expect(d.keys.withLock { $0[0] } == [1, 3])
+        held.withLock { $0[1] }.done()
+        #expect(PushTest.waitUntil(timeoutMillis: 1_000) { dispatcher.inFlightCount == 0 })
+        #expect(dispatcher.maxObservedInFlight <= 1)
+        #expect(d.doubleProcessing.value == 0)
+    }
+
     @Test("case 13: 100 rounds × 5 connections — pending reaches 0 within 5 s, everyone processed, nothing lost")
     func case13ManyRounds() {
         let q = PushQueue<TestConn>(capacity: 16)

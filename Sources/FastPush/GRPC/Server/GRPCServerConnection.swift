@@ -76,6 +76,11 @@ public final class GRPCServerConnection: H2ConnectionDelegate {
         close(stream)
     }
 
+    /// Outbound bytes have not moved for a while: every stream hears of it.
+    public func writeStalled() {
+        for s in streams.values { s.handler?.writeStalled(s) }
+    }
+
     /// The connection is gone: every stream ends.
     public func connectionClosed() {
         h2.delegate = nil

@@ -11,4 +11,11 @@ public protocol GRPCStreamHandler: AnyObject {
     func halfClosed(_ stream: GRPCServerStream)
     /// The stream is gone: finished, reset by the peer, or the connection closed.
     func closed(_ stream: GRPCServerStream)
+    /// Bytes for this connection have been waiting a while without moving (the client does not
+    /// read, or keeps its flow-control window shut).
+    func writeStalled(_ stream: GRPCServerStream)
+}
+
+extension GRPCStreamHandler {
+    public func writeStalled(_ stream: GRPCServerStream) {}
 }
