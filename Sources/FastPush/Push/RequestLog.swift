@@ -28,6 +28,17 @@ public final class RequestLog: Sendable {
     public func publish(_ request: PushRequest) -> UInt64 {
         let seq = head.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
         slots[Int(seq & mask)].entry.withLock { $0 = (seq, request) }
+        // Older entries keep their keys and reasons, but point at the newest snapshot: a merge
+        // takes the last entry's PushContext anyway, and otherwise the log would keep a whole
+        // ring of old PushContexts (with their response caches) alive.
+        if let newest = request.push {
+            for slot in slots {
+                slot.entry.withLock { e in
+                    guard e.seq < seq, let old = e.request?.push, old !== newest, old.version < newest.version else { return }
+                    e.request?.push = newest
+                }
+            }
+        }
         return seq
     }
 

@@ -295,10 +295,8 @@ public final class DiscoveryServer: Sendable {
     private func respond(_ type: XdsType, conn: XdsConnection, proxy: Proxy, only: SubscriptionSet? = nil) {
         let push = pushContext
         let start = MonotonicClock.nanos()
-        guard var watch = conn.state.withLock({ st -> WatchedResource? in
-            if (st.lastPushContext?.version ?? 0) < push.version { st.lastPushContext = push }
-            return st.watched[type]
-        }) else { return }
+        conn.saw(push, view: push.view(for: proxy.namespace))
+        guard var watch = conn.state.withLock({ $0.watched[type] }) else { return }
         if let only {
             watch.names = only
         }
@@ -328,7 +326,7 @@ public final class DiscoveryServer: Sendable {
 
     func pushConnection(_ conn: XdsConnection, _ request: PushRequest, done: PushDone, into deliveries: inout DeliveryBatch) {
         guard !conn.isClosed, let push = request.push else { done(); return }
-        let (proxy, watched, before) = conn.state.withLock { ($0.proxy, $0.watched, $0.lastPushContext) }
+        let (proxy, watched, before) = conn.state.withLock { ($0.proxy, $0.watched, $0.lastView) }
         guard let proxy, !proxy.id.isEmpty else { done(); return }
         let view = push.view(for: proxy.namespace)
         guard let scoped = ProxyNeedsPush.evaluate(proxy: proxy, request: request, now: push, before: before, view: view) else {
@@ -345,10 +343,8 @@ public final class DiscoveryServer: Sendable {
                 responses.append(r)
             }
         }
-        conn.state.withLock { st in
-            if (st.lastPushContext?.version ?? 0) < push.version { st.lastPushContext = push }
-            st.pushes += 1
-        }
+        conn.saw(push, view: view)
+        conn.state.withLock { $0.pushes += 1 }
         guard !responses.isEmpty else { done(); return }
         let queued = request.start
         let metrics = self.metrics

@@ -3,12 +3,12 @@
 /// removals and visibility loss reach it). A request is narrowed to the keys that matter, as a
 /// copy: the original is shared by every connection.
 public enum ProxyNeedsPush {
-    public static func evaluate(proxy: Proxy, request: PushRequest, now: PushContext?, before: PushContext?,
+    public static func evaluate(proxy: Proxy, request: PushRequest, now: PushContext?, before: NamespaceView?,
                                 view: NamespaceView? = nil) -> PushRequest? {
         if request.forced { return request }
         guard let cu = request.configsUpdated, !cu.isEmpty else { return nil }
         let nowView = view ?? now?.view(for: proxy.namespace)
-        let beforeView = before === now ? nil : before?.view(for: proxy.namespace)
+        let beforeView = before === nowView ? nil : before
         var kept = Set<ConfigKey>()
         for key in cu {
             switch key.kind {

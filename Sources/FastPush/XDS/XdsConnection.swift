@@ -9,9 +9,10 @@ public final class XdsConnection: PushQueueItem, Sendable {
         public var proxy: Proxy?
         public var watched = Watches()
         var nonceCounter: UInt64 = 0
-        /// The snapshot of the last push or response: ProxyNeedsPush checks what the proxy
-        /// saw before against what it sees now.
-        public var lastPushContext: PushContext?
+        /// What the proxy saw in the last push or response: ProxyNeedsPush checks it against
+        /// what it sees now. Only the namespace view is kept, not the whole PushContext, so a
+        /// proxy that no change reaches does not pin an old snapshot's response caches.
+        public var lastView: NamespaceView?
         public var lastPushVersion: UInt64 = 0
         public var pushes = 0
         /// The push whose last write is still under way (its slot goes back early on a stall).
@@ -37,6 +38,16 @@ public final class XdsConnection: PushQueueItem, Sendable {
 
     public var proxy: Proxy? { state.withLock { $0.proxy } }
     public var snapshot: State { state.withLock { $0 } }
+
+    /// Records the snapshot the proxy now has (never an older one).
+    func saw(_ push: PushContext, view: NamespaceView) {
+        state.withLock { st in
+            if st.lastPushVersion < push.version {
+                st.lastPushVersion = push.version
+                st.lastView = view
+            }
+        }
+    }
 
     /// Istio's conID: proxy id and a process-wide counter.
     public var connectionID: String { "\(proxy?.id ?? "")-\(id)" }

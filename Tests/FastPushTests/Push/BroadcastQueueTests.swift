@@ -81,6 +81,24 @@ import Synchronization
         #expect(!exact.forced && exact.configsUpdated == [Self.key(7), Self.key(8)])
     }
 
+    @Test func theLogKeepsOnlyTheNewestPushContextAlive() throws {
+        let log = RequestLog(capacity: 8)
+        weak var first: PushContext?
+        var seqs: [UInt64] = []
+        do {
+            let ctx = PushContext(version: 1, registry: RegistrySnapshot(services: []))
+            first = ctx
+            seqs.append(log.publish(PushRequest(configsUpdated: [Self.key(1)], push: ctx)))
+        }
+        #expect(first != nil, "held by the log while it is the newest")
+        let newer = PushContext(version: 2, registry: RegistrySnapshot(services: []))
+        seqs.append(log.publish(PushRequest(configsUpdated: [Self.key(2)], push: newer)))
+        #expect(first == nil, "an older snapshot is released once a newer one is published")
+        // The old entry still carries its keys, now with the newest snapshot.
+        let r = try #require(log.merged(after: seqs[0] - 1, upTo: seqs[0]))
+        #expect(r.configsUpdated == [Self.key(1)] && r.push === newer)
+    }
+
     /// Several producers broadcast to thousands of connections while one consumer drains:
     /// no connection is processed twice at once, and every connection sees every key.
     @Test(.timeLimit(.minutes(1))) func stressNoLostBroadcast() {
