@@ -109,6 +109,13 @@ def raw(server):
         c.close()
 
 
+def check_rss(fp, base, what, peak=None):
+    """Asserts the RSS bound, and prints what was observed (pytest -s shows it)."""
+    now = rss_mb(fp) if peak is None else peak
+    print(f"\nRSS {what}: {base:.1f} MB before, {now:.1f} MB after (+{now - base:.1f}, bound +{RSS_SLACK_MB})")
+    assert now < base + RSS_SLACK_MB, f"RSS {base:.0f} -> {now:.0f} MB ({what})"
+
+
 def assert_healthy(fp):
     """/ready answers, and a new client gets CDS."""
     status, _ = fp.http_get("/ready")
@@ -337,10 +344,10 @@ def test_malformed_request_ends_its_stream_and_the_connection_serves_on(case, se
         assert got == code, (got, details)
         assert phrase in details, details
         # The same connection: the server logged the bad request from the bystander's peer.
-        [connect] = server.find_log(rf"event=ads_connect conn=same-connection-{case}")[:1]
+        connect = server.wait_log(rf"event=ads_connect conn=same-connection-{case}", timeout=5)[0]
         peer = connect.split("peer=")[1].split()[0]
-        assert server.find_log(rf"event=(ads_bad_request|ads_stream_closed|grpc_stream_rejected) peer={peer} "), \
-            f"the bad stream did not come from the bystander's connection ({peer})"
+        # (wait_log: the log reader may lag behind the status the client already has)
+        server.wait_log(rf"event=(ads_bad_request|ads_stream_closed|grpc_stream_rejected) peer={peer} ", timeout=5)
         b.check_push()
         # And new streams still open on it.
         again = AdsStream(server.xds_address, make_node("second-on-channel", namespace=NS), channel=channel)
@@ -398,7 +405,7 @@ def test_rapid_reset_flood_gets_goaway_and_close(server, bystander, raw):
     assert g.goaway()[1] in (INTERNAL_ERROR, ENHANCE_YOUR_CALM), c.summary()
     assert g.goaway()[0] <= 2 * 1200, f"GOAWAY only after {g.goaway()[0] // 2} streams"
     assert "GOAWAY" in one_error_line(server, c.local)
-    assert rss_mb(server) < base + RSS_SLACK_MB
+    check_rss(server, base, "test_rapid_reset_flood_gets_goaway_and_close")
     assert_healthy(server)
     bystander.check_push()
 
@@ -436,7 +443,7 @@ def test_header_list_over_the_limit_resets_the_stream(server, bystander, raw):
     # dropped with it.
     assert 100 <= len(c.of_type(RST_STREAM)) <= 220, c.summary()
     assert "too many stream errors" in one_error_line(server, c.local)
-    assert rss_mb(server) < base + RSS_SLACK_MB
+    check_rss(server, base, "test_header_list_over_the_limit_resets_the_stream")
     bystander.check_push()
 
 
@@ -457,7 +464,7 @@ def test_continuation_flood_is_cut_off(server, bystander, raw):
     g = goaway_of(c)
     assert g.goaway()[1] == ENHANCE_YOUR_CALM, c.summary()
     assert "CONTINUATION" in one_error_line(server, c.local)
-    assert rss_mb(server) < base + RSS_SLACK_MB
+    check_rss(server, base, "test_continuation_flood_is_cut_off")
     bystander.check_push()
 
 
@@ -481,7 +488,7 @@ def test_hpack_bomb_is_bounded(server, bystander, raw):
     c.read_for(1.0)
     assert len(c.of_type(RST_STREAM)) == 21, c.summary()
     assert not c.closed
-    assert rss_mb(server) < base + RSS_SLACK_MB
+    check_rss(server, base, "test_hpack_bomb_is_bounded")
     bystander.check_push()
 
 
@@ -508,7 +515,7 @@ def test_streams_beyond_max_concurrent_after_settings_ack_are_a_connection_error
     assert code == PROTOCOL_ERROR and b"max concurrent streams" in debug, c.summary()
     assert last == 2 * 4096 - 1, last
     assert c.of_type(HEADERS)   # streams were answered (responses still queued die with the session)
-    assert rss_mb(server) < base + RSS_SLACK_MB
+    check_rss(server, base, "test_streams_beyond_max_concurrent_after_settings_ack_are_a_connection_error")
     assert_healthy(server)
     bystander.check_push()
 
@@ -537,7 +544,7 @@ def test_streams_beyond_max_concurrent_are_refused_then_the_persistent_client_is
     assert g.goaway()[1] == ENHANCE_YOUR_CALM, c.summary()
     assert 100 <= len(c.of_type(RST_STREAM)) <= 220, c.summary()
     assert "too many stream errors" in server.wait_log(rf"event=h2_connection_error peer={c.local} ")[0]
-    assert rss_mb(server) < base + RSS_SLACK_MB
+    check_rss(server, base, "test_streams_beyond_max_concurrent_are_refused_then_the_persistent_client_is_cut_off")
     assert_healthy(server)
     bystander.check_push()
 
@@ -564,7 +571,7 @@ def test_reset_flood_the_client_never_reads_is_bounded(server, bystander, raw):
     assert c.wait_closed(CLOSE_TIMEOUT), c.summary()
     g = c.goaways()
     assert g and g[-1].goaway()[1] == ENHANCE_YOUR_CALM, c.summary()
-    assert peak < base + RSS_SLACK_MB, f"RSS {base:.0f} -> {peak:.0f} MB after {sent} requests"
+    check_rss(server, base, f"{sent} malformed requests, never read", peak)
     assert_healthy(server)
     bystander.check_push()
 
@@ -583,7 +590,7 @@ def test_control_frame_flood_the_client_never_reads_is_cut_off(kind, server, bys
     g = goaway_of(c)
     assert g.goaway()[1] == ENHANCE_YOUR_CALM, c.summary()
     assert "Flooding" in one_error_line(server, c.local)
-    assert rss_mb(server) < base + RSS_SLACK_MB
+    check_rss(server, base, f"test_control_frame_flood_the_client_never_reads_is_cut_off[{kind}]")
     bystander.check_push()
 
 
@@ -607,7 +614,7 @@ def test_partial_messages_on_many_streams_are_bounded(server, bystander, raw):
     assert not c.closed, c.summary()
     ended = {f.stream_id for f in c.of_type(HEADERS) if f.flags & h2raw.END_STREAM}
     assert len(ended) >= 64 - 5, f"only {len(ended)} streams were rejected"
-    assert peak < base + RSS_SLACK_MB, f"RSS {base:.0f} -> {peak:.0f} MB"
-    lines = server.find_log(rf"event=grpc_stream_rejected peer={c.local} .*status=8")
+    check_rss(server, base, "64 streams of partial 4 MiB messages", peak)
+    lines = server.wait_log(rf"event=grpc_stream_rejected peer={c.local} .*status=8", timeout=5)
     assert lines and "partial messages on this connection" in lines[0]
     bystander.check_push()
