@@ -18,6 +18,7 @@ enum H2Callbacks {
         nghttp2_session_callbacks_set_on_frame_send_callback(cbs, frameSend)
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, dataChunk)
         nghttp2_session_callbacks_set_on_stream_close_callback(cbs, streamClose)
+        nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, invalidFrame)
         return cbs!
     }()
 
@@ -132,7 +133,11 @@ enum H2Callbacks {
         guard f.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), let s = c.streams[f.hd.stream_id] else { return 0 }
         s.head.listSize += namelen + valuelen + 32
         if s.head.listSize > Int(c.settings.maxHeaderListSize) {
-            // Resets the stream; nghttp2 keeps the connection (HPACK state stays consistent).
+            // Resets the stream; nghttp2 keeps the connection (HPACK state stays consistent) and
+            // calls this no more for the block. A peer that keeps doing it is cut off.
+            guard c.spendStreamErrorToken("header list over \(c.settings.maxHeaderListSize) bytes on stream \(f.hd.stream_id)") else {
+                return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+            }
             return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
         }
         let n = UnsafeRawBufferPointer(start: name, count: namelen)
@@ -164,6 +169,8 @@ enum H2Callbacks {
         let id = f.hd.stream_id
         let endStream = f.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch UInt32(f.hd.type) {
+        case NGHTTP2_SETTINGS.rawValue:
+            if f.hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 { c.peerSettingsReceived = true }
         case NGHTTP2_HEADERS.rawValue:
             guard let s = c.streams[id] else { return 0 }
             if !s.opened {
@@ -193,6 +200,12 @@ enum H2Callbacks {
     static let frameSend: nghttp2_on_frame_send_callback = { session, frame, ud in
         let c = conn(ud)
         let f = frame!.pointee
+        if f.hd.type == UInt8(NGHTTP2_GOAWAY.rawValue), c.goAwaySent == nil {
+            let g = f.goaway
+            let debug = g.opaque_data_len > 0 ? String(decoding: UnsafeRawBufferPointer(start: g.opaque_data, count: g.opaque_data_len), as: UTF8.self) : ""
+            c.goAwaySent = (g.error_code, debug)
+            return 0
+        }
         guard f.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
               f.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0,
               let s = c.streams[f.hd.stream_id], s.resetAfterTrailers, !s.remoteClosed else { return 0 }
@@ -206,6 +219,17 @@ enum H2Callbacks {
         guard let s = c.streams[id], s.opened else { return 0 }
         c.delegate?.h2StreamData(c, streamID: id, data: UnsafeRawBufferPointer(start: data, count: len))
         return 0
+    }
+
+    /// nghttp2 found a frame invalid: for a stream error it has queued RST_STREAM (a stream over
+    /// the concurrency limit: REFUSED_STREAM; a malformed request: PROTOCOL_ERROR), for a
+    /// connection error GOAWAY. Stream errors cost a token each; none left ends the session.
+    static let invalidFrame: nghttp2_on_invalid_frame_recv_callback = { _, frame, code, ud in
+        let c = conn(ud)
+        let f = frame!.pointee
+        guard f.hd.stream_id != 0 else { return 0 }
+        return c.spendStreamErrorToken("\(String(cString: nghttp2_strerror(code))) on stream \(f.hd.stream_id)")
+            ? 0 : Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
     }
 
     static let streamClose: nghttp2_on_stream_close_callback = { _, id, code, ud in

@@ -64,6 +64,10 @@ public final class H2Connection {
     /// Called whenever there is something new to send (the transport schedules a flush).
     public var onNeedsFlush: (() -> Void)?
     public private(set) var lastError: String?
+    /// The GOAWAY this side sent (error code and debug data), by nghttp2 or by `goAway`.
+    public internal(set) var goAwaySent: (code: UInt32, debug: String)?
+    /// The peer's SETTINGS (the end of its connection preface) arrived.
+    public internal(set) var peerSettingsReceived = false
 
     var session: OpaquePointer!
     var streams: [Int32: Stream] = [:]
@@ -72,10 +76,21 @@ public final class H2Connection {
     public internal(set) var queuedBytes = 0
     var out: UnsafeMutablePointer<OutboundBuffer>?
     var budget = 0
+    /// Bytes nghttp2 holds for this session (its allocator counts them).
+    let memory: UnsafeMutablePointer<Int>
+    /// Stream errors the peer may still cause (a token bucket, see H2Settings.streamErrorBurst).
+    var streamErrorTokens: Int
+    var streamErrorRefill: UInt64
+    /// Why the peer is being cut off, when a limit of ours (not nghttp2's) ran out.
+    var abuse: String?
 
     public init(role: Role = .server, settings: H2Settings = H2Settings()) {
         self.role = role
         self.settings = settings
+        memory = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        memory.initialize(to: 0)
+        streamErrorTokens = settings.streamErrorBurst
+        streamErrorRefill = MonotonicClock.nanos()
         var option: OpaquePointer?
         nghttp2_option_new(&option)
         nghttp2_option_set_max_outbound_ack(option, settings.maxOutboundAck)
@@ -85,9 +100,10 @@ public final class H2Connection {
         nghttp2_option_set_max_deflate_dynamic_table_size(option, 512)
         var s: OpaquePointer?
         let ud = Unmanaged.passUnretained(self).toOpaque()
+        var mem = H2Memory.counting(memory)  // copied into the session
         let rc = role == .server
-            ? nghttp2_session_server_new3(&s, H2Callbacks.shared, ud, option, H2Memory.allocator)
-            : nghttp2_session_client_new3(&s, H2Callbacks.shared, ud, option, H2Memory.allocator)
+            ? nghttp2_session_server_new3(&s, H2Callbacks.shared, ud, option, &mem)
+            : nghttp2_session_client_new3(&s, H2Callbacks.shared, ud, option, &mem)
         nghttp2_option_del(option)
         precondition(rc == 0, "nghttp2_session_new: \(rc)")
         session = s
@@ -105,7 +121,11 @@ public final class H2Connection {
         // Completions still queued belong to streams that never finished: they failed.
         for s in streams.values { H2Connection.failMessages(s, self) }
         nghttp2_session_del(session)
+        memory.deallocate()
     }
+
+    /// Bytes nghttp2 currently holds for this session.
+    public var sessionMemory: Int { memory.pointee }
 
     // MARK: I/O side
 
@@ -115,13 +135,45 @@ public final class H2Connection {
         guard bytes.count > 0 else { return true }
         let rv = nghttp2_session_mem_recv(session, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count)
         if rv < 0 {
-            lastError = String(cString: nghttp2_strerror(Int32(rv)))
+            let code: UInt32
+            switch Int32(rv) {
+            case _ where abuse != nil, NGHTTP2_ERR_FLOODED.rawValue, NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue:
+                code = NGHTTP2_ENHANCE_YOUR_CALM.rawValue
+            default:
+                code = NGHTTP2_PROTOCOL_ERROR.rawValue
+            }
+            lastError = abuse ?? String(cString: nghttp2_strerror(Int32(rv)))
             if rv != Int(NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue) {
-                nghttp2_session_terminate_session(session, NGHTTP2_PROTOCOL_ERROR.rawValue)
+                nghttp2_session_terminate_session(session, code)
             }
             return false
         }
+        if memory.pointee > settings.maxSessionMemory {
+            // Frames are queued faster than the peer takes them (or it never does): whatever
+            // it sends, nghttp2's memory for it stays bounded.
+            lastError = "HTTP/2 session memory \(memory.pointee) bytes over the limit \(settings.maxSessionMemory)"
+            nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+            return false
+        }
         return true
+    }
+
+    /// Takes one stream-error token; false (and the reason kept) when the peer has none left.
+    func spendStreamErrorToken(_ what: @autoclosure () -> String) -> Bool {
+        let now = MonotonicClock.nanos()
+        let refill = Int((now &- streamErrorRefill) / 1_000_000) * settings.streamErrorRate / 1000
+        if refill > 0 {
+            streamErrorTokens = min(settings.streamErrorBurst, streamErrorTokens + refill)
+            streamErrorRefill = now
+        }
+        if streamErrorTokens > 0 {
+            streamErrorTokens -= 1
+            return true
+        }
+        if abuse == nil {
+            abuse = "too many stream errors (\(settings.streamErrorBurst) at once, \(settings.streamErrorRate)/s); last: \(what())"
+        }
+        return false
     }
 
     /// Appends frames to `out` until about `budget` bytes are pending there or nothing is left.
@@ -139,6 +191,14 @@ public final class H2Connection {
             return false
         }
         return true
+    }
+
+    /// RFC 9113 section 7 names, for logs.
+    public static func errorName(_ code: UInt32) -> String {
+        let names = ["NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT",
+                     "STREAM_CLOSED", "FRAME_SIZE_ERROR", "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR",
+                     "CONNECT_ERROR", "ENHANCE_YOUR_CALM", "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED"]
+        return Int(code) < names.count ? names[Int(code)] : "0x" + String(code, radix: 16)
     }
 
     public var wantsWrite: Bool { nghttp2_session_want_write(session) != 0 }

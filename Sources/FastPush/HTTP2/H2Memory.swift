@@ -15,15 +15,30 @@ enum H2Memory {
 
     nonisolated(unsafe) static let allocator: UnsafeMutablePointer<nghttp2_mem> = {
         let m = UnsafeMutablePointer<nghttp2_mem>.allocate(capacity: 1)
-        m.initialize(to: nghttp2_mem(mem_user_data: nil, malloc: { size, _ in H2Memory.alloc(size, zeroed: false) },
-                                     free: { p, _ in H2Memory.release(p) },
-                                     calloc: { n, size, _ in H2Memory.alloc(n * size, zeroed: true) },
-                                     realloc: { p, size, _ in H2Memory.resize(p, size) }))
+        m.initialize(to: counting(nil))
         return m
     }()
 
+    /// An allocator whose blocks add their usable size to `*counter` while they live (nil: no
+    /// count). nghttp2 copies the struct into the session, so each session can have its own
+    /// counter: the session's memory (streams, HPACK tables, queued frames) is then known, and a
+    /// peer that makes it grow without bound (frames it never reads the answers to) is cut off.
+    static func counting(_ counter: UnsafeMutablePointer<Int>?) -> nghttp2_mem {
+        nghttp2_mem(mem_user_data: counter.map { UnsafeMutableRawPointer($0) },
+                    malloc: { size, ud in H2Memory.alloc(size, zeroed: false, ud) },
+                    free: { p, ud in H2Memory.release(p, ud) },
+                    calloc: { n, size, ud in H2Memory.alloc(n * size, zeroed: true, ud) },
+                    realloc: { p, size, ud in H2Memory.resize(p, size, ud) })
+    }
+
+    @inline(__always)
+    static func count(_ ud: UnsafeMutableRawPointer?, _ delta: Int) {
+        guard let ud else { return }
+        ud.assumingMemoryBound(to: Int.self).pointee += delta
+    }
+
     /// Header before every block: its usable size, and whether it is mapped (1) or malloc'd (0).
-    static func alloc(_ size: Int, zeroed: Bool) -> UnsafeMutableRawPointer? {
+    static func alloc(_ size: Int, zeroed: Bool, _ ud: UnsafeMutableRawPointer? = nil) -> UnsafeMutableRawPointer? {
         let total = size + header
         let base: UnsafeMutableRawPointer
         var mapped = 0
@@ -38,13 +53,15 @@ enum H2Memory {
         }
         base.storeBytes(of: size, as: Int.self)
         base.storeBytes(of: mapped, toByteOffset: 8, as: Int.self)
+        count(ud, size)
         return base + header
     }
 
-    static func release(_ p: UnsafeMutableRawPointer?) {
+    static func release(_ p: UnsafeMutableRawPointer?, _ ud: UnsafeMutableRawPointer? = nil) {
         guard let p else { return }
         let base = p - header
         let size = base.load(as: Int.self)
+        count(ud, -size)
         if base.load(fromByteOffset: 8, as: Int.self) == 1 {
             munmap(base, (size + header + page - 1) / page * page)
         } else {
@@ -52,12 +69,12 @@ enum H2Memory {
         }
     }
 
-    static func resize(_ p: UnsafeMutableRawPointer?, _ size: Int) -> UnsafeMutableRawPointer? {
-        guard let p else { return alloc(size, zeroed: false) }
+    static func resize(_ p: UnsafeMutableRawPointer?, _ size: Int, _ ud: UnsafeMutableRawPointer? = nil) -> UnsafeMutableRawPointer? {
+        guard let p else { return alloc(size, zeroed: false, ud) }
         let old = (p - header).load(as: Int.self)
-        guard let n = alloc(size, zeroed: false) else { return nil }
+        guard let n = alloc(size, zeroed: false, ud) else { return nil }
         n.copyMemory(from: p, byteCount: min(old, size))
-        release(p)
+        release(p, ud)
         return n
     }
 }

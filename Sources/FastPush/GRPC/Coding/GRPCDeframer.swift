@@ -1,6 +1,8 @@
 /// Splits a stream's DATA into gRPC messages (1-byte compressed flag, 4-byte big-endian length).
 /// Whole messages inside one chunk are delivered in place; only a message split across chunks
-/// is copied, and never beyond the receive limit.
+/// is copied, and never beyond the receive limit. The copy grows with the bytes that arrive, not
+/// with the length the prefix announces: a peer that announces 4 MiB and sends 5 bytes costs
+/// 5 bytes (plus a small first reservation), so the connection can bound what its streams hold.
 public struct GRPCDeframer {
     public enum Failure: Error, Equatable {
         case tooLarge(size: Int, limit: Int)
@@ -13,7 +15,19 @@ public struct GRPCDeframer {
 
     public init(maxMessageSize: Int) { self.maxMessageSize = maxMessageSize }
 
+    /// Bytes of a message split across chunks, held until it is complete.
     public var bufferedBytes: Int { partial.count }
+    /// What the partial message's buffer has reserved.
+    var reservedBytes: Int { partial.capacity }
+
+    /// The first reservation for a split message; it then grows geometrically up to its size.
+    static let initialReservation = 64 * 1024
+
+    /// Drops a partial message (the stream ended or was rejected) and its memory.
+    public mutating func reset() {
+        partial = []
+        expected = -1
+    }
 
     /// Calls `deliver` per complete message; stops early if it returns false.
     public mutating func feed(_ data: UnsafeRawBufferPointer, deliver: (UnsafeRawBufferPointer) -> Bool) throws(Failure) {
@@ -31,7 +45,7 @@ public struct GRPCDeframer {
                     }
                     expected = len
                 }
-                partial.reserveCapacity(min(5 + max(expected, 0), 5 + maxMessageSize))
+                partial.reserveCapacity(5 + min(max(expected, 0), Self.initialReservation))
             }
             // Slow path: accumulate.
             if expected < 0 {
@@ -46,6 +60,10 @@ public struct GRPCDeframer {
                 expected = len
             }
             let take = min(5 + expected - partial.count, n - pos)
+            if partial.count + take > partial.capacity {
+                // Doubling, but never past the message's own size.
+                partial.reserveCapacity(min(5 + expected, max(partial.capacity * 2, partial.count + take)))
+            }
             partial.append(contentsOf: data[pos..<(pos + take)])
             pos += take
             if partial.count == 5 + expected {

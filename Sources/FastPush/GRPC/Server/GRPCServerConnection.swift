@@ -6,15 +6,27 @@ public final class GRPCServerConnection: H2ConnectionDelegate {
     public let h2: H2Connection
     let service: any GRPCService
     let maxMessageSize: Int
+    /// Bytes of partial messages all streams of this connection may hold at once. Each stream
+    /// is limited to one message (maxMessageSize) but a connection has thousands of streams:
+    /// without this, one client could make the server hold 4096 x 4 MiB.
+    public let maxBufferedBytes: Int
+    public private(set) var bufferedBytes = 0
     public let peer: String
     private(set) var streams: [Int32: GRPCServerStream] = [:]
     var streamsForTesting: [GRPCServerStream] { Array(streams.values) }
 
-    public init(h2: H2Connection, service: any GRPCService, peer: String, maxMessageSize: Int = defaultMaxMessageSize) {
+    /// The default buffer budget: two messages at the limit, and at least 16 MiB.
+    public static func defaultMaxBufferedBytes(maxMessageSize: Int) -> Int {
+        max(16 << 20, 2 * (maxMessageSize + 5))
+    }
+
+    public init(h2: H2Connection, service: any GRPCService, peer: String, maxMessageSize: Int = defaultMaxMessageSize,
+                maxBufferedBytes: Int? = nil) {
         self.h2 = h2
         self.service = service
         self.peer = peer
         self.maxMessageSize = maxMessageSize
+        self.maxBufferedBytes = maxBufferedBytes ?? Self.defaultMaxBufferedBytes(maxMessageSize: maxMessageSize)
         h2.delegate = self
     }
 
@@ -31,7 +43,9 @@ public final class GRPCServerConnection: H2ConnectionDelegate {
         }
         let stream = GRPCServerStream(id: streamID, head: head, connection: self, maxMessageSize: maxMessageSize)
         guard let handler = service.makeHandler(path: head.path, stream: stream) else {
-            Log.info("grpc_unimplemented", ["peer": peer, "path": head.path])
+            if let dropped = LogLimiter.unimplemented.admit() {
+                Log.info("grpc_unimplemented", ["peer": peer, "path": head.path, "suppressed": dropped])
+            }
             c.respondHeadersOnly(streamID: streamID, headers: Self.responseHeaders
                 + GRPCStatus(.unimplemented, "unknown method \(head.path)").trailers)
             return
@@ -46,22 +60,40 @@ public final class GRPCServerConnection: H2ConnectionDelegate {
 
     public func h2StreamData(_ c: H2Connection, streamID: Int32, data: UnsafeRawBufferPointer) {
         guard let stream = streams[streamID], !stream.isFinished else { return }
+        var failure: GRPCStatus?
         do {
             try stream.deframer.feed(data) { message in
                 stream.handler?.received(stream, message: message)
                 return !stream.isFinished && !stream.isClosed
             }
         } catch {
-            let status: GRPCStatus
             switch error {
             case let .tooLarge(size, limit):
-                status = GRPCStatus(.resourceExhausted, "received message larger than max (\(size) vs. \(limit))")
+                failure = GRPCStatus(.resourceExhausted, "received message larger than max (\(size) vs. \(limit))")
             case .compressed:
-                status = GRPCStatus(.unimplemented, "compressed messages are not supported (grpc-encoding \(stream.grpcEncoding.isEmpty ? "unset" : stream.grpcEncoding))")
+                failure = GRPCStatus(.unimplemented, "compressed messages are not supported (grpc-encoding \(stream.grpcEncoding.isEmpty ? "unset" : stream.grpcEncoding))")
             }
-            Log.warn("grpc_stream_rejected", ["peer": peer, "stream": streamID, "status": status.code.rawValue, "reason": status.message])
-            stream.finish(status)
         }
+        guard !stream.isClosed else { return }
+        bufferedBytes += stream.deframer.bufferedBytes - stream.bufferedCounted
+        stream.bufferedCounted = stream.deframer.bufferedBytes
+        if failure == nil, stream.deframer.bufferedBytes > 0, bufferedBytes > maxBufferedBytes {
+            failure = GRPCStatus(.resourceExhausted, "partial messages on this connection over \(maxBufferedBytes) bytes")
+        }
+        guard let status = failure else { return }
+        release(stream)
+        if let dropped = LogLimiter.streamRejected.admit() {
+            Log.warn("grpc_stream_rejected", ["peer": peer, "stream": streamID, "status": status.code.rawValue, "reason": status.message,
+                                              "suppressed": dropped])
+        }
+        stream.finish(status)
+    }
+
+    /// Gives back the stream's partial message.
+    private func release(_ stream: GRPCServerStream) {
+        bufferedBytes -= stream.bufferedCounted
+        stream.bufferedCounted = 0
+        stream.deframer.reset()
     }
 
     public func h2StreamHeaders(_ c: H2Connection, streamID: Int32, head: H2Head, endStream: Bool) {}
@@ -90,6 +122,7 @@ public final class GRPCServerConnection: H2ConnectionDelegate {
     }
 
     private func close(_ stream: GRPCServerStream) {
+        release(stream)
         stream.isClosed = true
         let h = stream.handler
         stream.handler = nil

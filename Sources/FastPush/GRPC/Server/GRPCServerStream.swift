@@ -7,6 +7,8 @@ public final class GRPCServerStream {
     unowned(unsafe) let connection: GRPCServerConnection  // it owns its streams
     var handler: (any GRPCStreamHandler)?
     var deframer: GRPCDeframer
+    /// The deframer's partial bytes as the connection's total counts them.
+    var bufferedCounted = 0
     public private(set) var isFinished = false
     public internal(set) var isClosed = false
 

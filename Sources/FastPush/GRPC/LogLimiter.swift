@@ -1,0 +1,33 @@
+import Synchronization
+
+/// Per-event log budget shared by all connections: at most `perSecond` lines a second, the
+/// rest counted and reported on the next line that goes out. A client that opens streams only
+/// to have them rejected must not turn each one into a log line.
+public final class LogLimiter: Sendable {
+    let perSecond: Int
+    private let state = Mutex<(second: UInt64, lines: Int, suppressed: Int)>((0, 0, 0))
+
+    public init(perSecond: Int) { self.perSecond = perSecond }
+
+    /// Nil when the line is to be dropped; otherwise how many were dropped before it.
+    public func admit(now: UInt64 = MonotonicClock.nanos()) -> Int? {
+        let second = now / 1_000_000_000
+        return state.withLock { s -> Int? in
+            if s.second != second {
+                s.second = second
+                s.lines = 0
+            }
+            guard s.lines < perSecond else {
+                s.suppressed += 1
+                return nil
+            }
+            s.lines += 1
+            let dropped = s.suppressed
+            s.suppressed = 0
+            return dropped
+        }
+    }
+
+    static let unimplemented = LogLimiter(perSecond: 10)
+    static let streamRejected = LogLimiter(perSecond: 10)
+}
