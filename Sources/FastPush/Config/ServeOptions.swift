@@ -37,7 +37,7 @@ public struct ServeOptions: Sendable, Equatable {
         Flag(name: "--admin-port", value: "PORT", env: nil, help: "admin port only; 0 picks a free port"),
         Flag(name: "--registry", value: "FILE", env: nil, help: "ServiceEntry JSON (kubectl get serviceentries -A -o json), watched; default: the embedded demo registry"),
         Flag(name: "--io-threads", value: "N", env: nil, help: "I/O event loops (default: one per core)"),
-        Flag(name: "--io", value: "BACKEND", env: IOBackend.environmentName, help: "auto, uring or epoll: auto uses io_uring and falls back to epoll where io_uring cannot be set up (seccomp); uring fails instead (default auto)"),
+        Flag(name: "--io", value: "auto|uring|epoll", env: IOBackend.environmentName, help: "I/O backend; auto: io_uring, or epoll where io_uring cannot be set up (seccomp) (default auto)"),
         Flag(name: "--push-workers", value: "N", env: nil, help: "threads that generate pushes (default: one per core)"),
         Flag(name: "--push-throttle", value: "N", env: "PILOT_PUSH_THROTTLE", help: "pushes in flight at once (default min(15 + 5 x cores, 100))"),
         Flag(name: "--debounce-after", value: "DURATION", env: "PILOT_DEBOUNCE_AFTER", help: "quiet period before a push (default 100ms)"),
