@@ -49,6 +49,11 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
     static let writeRoundsPerFlush = 4
     static let iovCapacity = 256
     static let maxEvents: Int32 = 256
+    /// SOCK_NONBLOCK | SOCK_CLOEXEC, which Linux defines as O_NONBLOCK | O_CLOEXEC. Spelled with
+    /// the O_ names on purpose: naming `__socket_type` in a file that imports CUring, before
+    /// Socket.swift in the build order, makes the whole-module (release) build import that enum
+    /// as CUring's, and Socket.swift (Glibc only) then cannot see SOCK_STREAM.
+    static let acceptFlags = Int32(O_NONBLOCK | O_CLOEXEC)
     /// Pause before accepting again when out of descriptors or memory.
     static let acceptBackoffNanos: UInt64 = 100_000_000
 
@@ -278,7 +283,11 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
             guard ch.state == .active else { return }
             if ev & (EpollLoop.evIn | EpollLoop.evErr | EpollLoop.evHup) != 0 {
                 // An error or hang-up shows up as the result of the read.
-                readReady(ch)
+                let drained = readReady(ch)
+                if drained && ch.state == .active && ev & (EpollLoop.evErr | EpollLoop.evHup) != 0 {
+                    // Nothing to read and still flagged: close rather than be woken forever.
+                    closeChannel(ch, reason: .error(socketError(ch.fd)))
+                }
             }
             if ch.state == .active && ch.sendInFlight && ev & (EpollLoop.evOut | EpollLoop.evErr | EpollLoop.evHup) != 0 {
                 writeOut(ch)
@@ -286,7 +295,9 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
         }
     }
 
-    private func readReady(_ ch: Channel) {
+    /// Returns true when the socket had nothing more to read (EAGAIN).
+    @discardableResult
+    private func readReady(_ ch: Channel) -> Bool {
         var reads = 0
         while reads < EpollLoop.readsPerEvent {
             let n = recv(ch.fd, readBuffer, EpollLoop.readBufferSize, 0)
@@ -296,21 +307,29 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
                 if let h = ch.handler {
                     h.channelRead(ch, UnsafeRawBufferPointer(start: readBuffer, count: n))
                 }
-                guard ch.state == .active else { return }
+                guard ch.state == .active else { return false }
                 ch.flush()
                 // A short read drained the socket; anything newer is reported again.
-                if n < EpollLoop.readBufferSize { return }
+                if n < EpollLoop.readBufferSize { return false }
             } else if n == 0 {
                 closeChannel(ch, reason: .eof)
-                return
+                return false
             } else {
                 let e = errno
                 if e == EINTR { continue }
-                if e == EAGAIN { return }
+                if e == EAGAIN { return true }
                 closeChannel(ch, reason: .error(e))
-                return
+                return false
             }
         }
+        return false
+    }
+
+    private func socketError(_ fd: Int32) -> Int32 {
+        var e: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len)
+        return e != 0 ? e : EIO
     }
 
     private func flushDirty() {
@@ -437,7 +456,7 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
     private func acceptReady(_ l: Listener) {
         var accepted = 0
         while accepted < EpollLoop.acceptsPerEvent && !l.closed && l.armed {
-            let fd = accept4(l.fd, nil, nil, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+            let fd = accept4(l.fd, nil, nil, EpollLoop.acceptFlags)
             if fd >= 0 {
                 accepted += 1
                 l.onAccept(fd)

@@ -142,6 +142,10 @@ enum IOBackendSupport {
         #expect(g.loops.allSatisfy { $0 is URingLoop })
     }
 
+    @Test func acceptFlagsAreSocketFlags() {
+        #expect(EpollLoop.acceptFlags == Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+    }
+
     @Test func flags() throws {
         #expect(try ServeOptions.parse([]).io == .auto)
         #expect(try ServeOptions.parse(["--io", "epoll"]).io == .epoll)
