@@ -77,7 +77,6 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
     private let thread = Mutex<OSThread?>(nil)
 
     // Loop-thread state.
-    private var localTasks: [() -> Void] = []
     private var dirty: [Channel] = []
     private var channels: [ObjectIdentifier: Channel] = [:]
     private var listeners: [Listener] = []
@@ -217,7 +216,6 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
 
     private func run() {
         threadID.store(UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))), ordering: .relaxed)
-        var stopping = false
         while true {
             let n = epoll_wait(epfd, events, EpollLoop.maxEvents, waitTimeoutMillis())
             nowNanos = MonotonicClock.nanos()
@@ -233,17 +231,15 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
             }
             runDueTimers()
             drainInbox()
-            runLocalTasks()
             flushDirty()
             graveyard.removeAll(keepingCapacity: true)
-            if !stopping && stopRequested.load(ordering: .acquiring) {
-                stopping = true
+            if stopRequested.load(ordering: .acquiring) {
+                // Closes are synchronous here: once they are done, nothing is left to wait for.
                 beginShutdown()
                 flushDirty()
                 graveyard.removeAll()
+                break
             }
-            // Closes are synchronous here: once shutdown has begun, nothing is left to wait for.
-            if stopping { break }
         }
         for ch in channels.values { Glibc.close(ch.fd) }
         channels.removeAll()
@@ -254,7 +250,7 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
     /// Milliseconds until the next timer (rounded up, so that it is due when we wake), 0 when
     /// work is waiting, -1 when there is no timer.
     private func waitTimeoutMillis() -> Int32 {
-        if !localTasks.isEmpty || !dirty.isEmpty { return 0 }
+        if !dirty.isEmpty { return 0 }
         guard let next = timers.nextDeadline else { return -1 }
         let now = MonotonicClock.nanos()
         guard next > now else { return 0 }
@@ -498,14 +494,6 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
             return t
         }
         for t in tasks { t() }
-    }
-
-    private func runLocalTasks() {
-        while !localTasks.isEmpty {
-            let tasks = localTasks
-            localTasks = []
-            for t in tasks { t() }
-        }
     }
 
     private func beginShutdown() {
