@@ -324,7 +324,9 @@ enum IOBackendSupport {
         let stalled = Self.snapshot(handler, loop, ch)
         #expect(stalled.pending > 0)
         #expect(stalled.stalled != 0 && stalled.stalled <= stalled.now)
-        #expect(stalled.waiting)
+        // epoll: EAGAIN armed EPOLLOUT. (io_uring: a sendmsg is in flight most of the time, but
+        // between its completion and the next flush it is not; no check there.)
+        if backend == .epoll { #expect(stalled.waiting) }
         #expect(stalled.sent < UInt64(total))
         #expect(shared.sent.withLock { $0 } == nil)
 
