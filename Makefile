@@ -9,13 +9,14 @@ APT_PACKAGES := liburing-dev libnghttp2-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 
-.PHONY: help deps build release run test unit interop tsan bench bench-scale soak venv clean
+.PHONY: help deps build release run test test-epoll unit interop tsan bench bench-scale soak venv clean
 
 help:
 	@echo "make run     build in release mode and serve the embedded demo registry (ARGS='--registry FILE ...')"
 	@echo "make test    the whole test suite: Swift tests, then interop tests with real gRPC clients"
 	@echo "make unit    Swift tests only"
 	@echo "make interop interop tests only"
+	@echo "make test-epoll  the whole test suite on the epoll backend (FASTPILOT_IO=epoll)"
 	@echo "make bench   the short benchmark suite (under 5 minutes), one table"
 	@echo "make bench-scale  the end-to-end scale scenarios of BENCHMARKS.md (about 10 minutes)"
 	@echo "make soak    SOAK_DURATION=10m of churn, reconnects and a slow client; prints the server RSS every minute"
@@ -51,6 +52,22 @@ interop: build venv
 	$(VENV)/bin/python -m pytest -q Tests/interop --binary .build/debug/fastpilot
 
 test: unit interop
+
+# The whole test suite on the epoll backend: every EventLoopGroup created with the default
+# backend (.auto) reads FASTPILOT_IO, in the Swift tests and in the server the interop tests
+# start (it inherits the variable). Before the interop suite, a server is started once to check
+# from its start-up line that it really runs on epoll.
+EPOLL_SCRATCH ?= .build
+test-epoll: deps venv
+	$(SWIFT) build --build-tests --scratch-path $(EPOLL_SCRATCH)
+	FASTPILOT_IO=epoll $(SWIFT) test --skip-build --scratch-path $(EPOLL_SCRATCH)
+	@log=$$(mktemp); \
+	FASTPILOT_IO=epoll $(EPOLL_SCRATCH)/debug/fastpilot serve --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 2>$$log & pid=$$!; \
+	for i in $$(seq 100); do grep -q 'event=started' $$log && break; sleep 0.1; done; \
+	kill $$pid; wait $$pid; \
+	if grep -q 'event=started.* io_backend=epoll' $$log; then echo "test-epoll: the server runs on epoll"; rm -f $$log; \
+	else echo "test-epoll: the server did not start on epoll:"; cat $$log; rm -f $$log; exit 1; fi
+	FASTPILOT_IO=epoll $(VENV)/bin/python -m pytest -q Tests/interop --binary $(EPOLL_SCRATCH)/debug/fastpilot
 
 # ThreadSanitizer, in its own scratch path: every Swift test (the push pipeline's concurrency
 # suites PushQueue, PushQueueStress, PushDispatcher, PushDebouncer and PushRequestMerge are the

@@ -7,6 +7,7 @@
 #include <semaphore.h>
 #include <time.h>
 #include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <netinet/tcp.h>
@@ -16,4 +17,5 @@
 // glibc declares these only under _GNU_SOURCE, which Swift's Glibc module is built without.
 extern int pthread_setname_np(pthread_t thread, const char *name);
 extern int sem_clockwait(sem_t *sem, clockid_t clockid, const struct timespec *abstime);
+extern int accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int flags);
 #endif

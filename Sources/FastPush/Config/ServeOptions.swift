@@ -10,6 +10,7 @@ public struct ServeOptions: Sendable, Equatable {
     public var adminPort: UInt16 = 15014
     public var registryPath: String?
     public var ioThreads = System.coreCount
+    public var io = IOBackend.auto
     public var pushWorkers = System.coreCount
     public var pushThrottle = PushDispatcher<XdsConnection>.defaultThrottle(cores: System.coreCount)
     public var debounceAfter: UInt64 = 100_000_000
@@ -43,7 +44,8 @@ public struct ServeOptions: Sendable, Equatable {
         Flag(name: "--admin-address", value: "HOST:PORT", env: nil, help: "admin and monitoring HTTP address (default 127.0.0.1:15014)"),
         Flag(name: "--admin-port", value: "PORT", env: nil, help: "admin port only; 0 picks a free port"),
         Flag(name: "--registry", value: "FILE", env: nil, help: "ServiceEntry JSON (kubectl get serviceentries -A -o json), watched; default: the embedded demo registry"),
-        Flag(name: "--io-threads", value: "N", env: nil, help: "io_uring event loops (default: one per core)"),
+        Flag(name: "--io-threads", value: "N", env: nil, help: "I/O event loops (default: one per core)"),
+        Flag(name: "--io", value: "auto|uring|epoll", env: IOBackend.environmentName, help: "I/O backend; auto: io_uring, or epoll where io_uring cannot be set up (seccomp) (default auto)"),
         Flag(name: "--push-workers", value: "N", env: nil, help: "threads that generate pushes (default: one per core)"),
         Flag(name: "--push-throttle", value: "N", env: "PILOT_PUSH_THROTTLE", help: "pushes in flight at once (default min(15 + 5 x cores, 100))"),
         Flag(name: "--debounce-after", value: "DURATION", env: "PILOT_DEBOUNCE_AFTER", help: "quiet period before a push (default 100ms)"),
@@ -131,6 +133,9 @@ public struct ServeOptions: Sendable, Equatable {
         case "--admin-port": adminPort = UInt16(try int(0, 65535))
         case "--registry": registryPath = v
         case "--io-threads": ioThreads = try int(1, 256)
+        case "--io":
+            guard let b = IOBackend(name: v) else { throw ParseError(description: "\(name): expected auto, uring or epoll, got \"\(v)\"") }
+            io = b
         case "--push-workers": pushWorkers = try int(1, 256)
         case "--push-throttle":
             let n = try int(0, 100_000)

@@ -11,6 +11,7 @@ public final class Channel {
     public internal(set) var state: State = .active
 
     var outbound = OutboundBuffer()
+    /// io_uring: a sendmsg is in flight. epoll: the socket is full, EPOLLOUT resumes the send.
     var sendInFlight = false
     var recvArmed = false
     var flushQueued = false

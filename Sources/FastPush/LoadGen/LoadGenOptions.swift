@@ -30,6 +30,7 @@ public struct LoadGenOptions: Sendable {
     public var serverPID: Int32?
     public var sourceAddresses: [String] = []
     public var ioThreads = System.coreCount
+    public var io = IOBackend.auto
     public var progress = true
 
     public init() {}
@@ -66,6 +67,8 @@ public struct LoadGenOptions: Sendable {
           --source-addresses A-B       spread connections over source IPs, e.g. 127.0.0.2-127.0.0.9
                                        (default: 127.0.0.1, or that range beyond 2000 connections)
           --io-threads N               client I/O loops (default: one per core)
+          --io auto|uring|epoll        I/O backend; auto: io_uring, or epoll where io_uring cannot be
+                                       set up (default auto, or $FASTPILOT_IO)
           --no-progress                no progress line on the terminal
 
         """
@@ -127,6 +130,10 @@ public struct LoadGenOptions: Sendable {
             case "--server-pid": o.serverPID = Int32(try int(a, try value(a)))
             case "--source-addresses": o.sourceAddresses = try Self.addressRange(try value(a))
             case "--io-threads": o.ioThreads = try int(a, try value(a))
+            case "--io":
+                let v = try value(a)
+                guard let b = IOBackend(name: v) else { throw ParseError(description: "--io: expected auto, uring or epoll, got \"\(v)\"") }
+                o.io = b
             case "--no-progress": o.progress = false
             default: throw ParseError(description: "unknown flag \(a) (see fastpilot loadgen --help)")
             }

@@ -116,9 +116,10 @@ public final class LoadGenerator {
         self.options = options
         self.shared = Shared(options: options)
         var io = IOLoopConfig()
-        // The client receives most of the bytes: bigger provided buffers.
+        // The client receives most of the bytes: bigger provided buffers (io_uring; the epoll
+        // loop reads into one 64 KiB buffer per loop anyway).
         io.receiveBufferSize = 64 * 1024
-        group = try EventLoopGroup(threads: options.ioThreads, config: io)
+        group = try EventLoopGroup(threads: options.ioThreads, config: io, backend: options.io)
         let made = group.onEveryLoop { _ in UnsafeSendableBox(LoopState()) }
         // onEveryLoop returns in completion order; index them by loop.
         var byLoop: [UnsafeSendableBox<LoopState>?] = Array(repeating: nil, count: group.loops.count)

@@ -59,7 +59,7 @@ public final class FastPilotServer: Sendable {
         serverBox.value = discovery
         self.discovery = discovery
         self.watcher = watcher
-        group = try EventLoopGroup(threads: options.ioThreads)
+        group = try EventLoopGroup(threads: options.ioThreads, backend: options.io)
         var gc = GRPCServerConfig()
         gc.host = options.xdsHost
         gc.port = options.xdsPort
@@ -84,7 +84,7 @@ public final class FastPilotServer: Sendable {
         Log.info("listening", ["service": "xds", "address": "\(options.xdsHost):\(grpc.port)"])
         Log.info("listening", ["service": "admin", "address": "\(options.adminHost):\(admin.port)"])
         Log.info("started", ["services": initial.count, "registry": options.registryPath ?? "demo",
-                             "io_threads": options.ioThreads, "push_workers": options.pushWorkers,
+                             "io_backend": group.backend.rawValue, "io_threads": options.ioThreads, "push_workers": options.pushWorkers,
                              "push_throttle": options.pushThrottle, "debounce_after": DurationText.format(options.debounceAfter),
                              "debounce_max": DurationText.format(options.debounceMax)])
     }

@@ -2,7 +2,8 @@ import Testing
 import Synchronization
 @testable import FastPush
 
-/// gRPC over real loopback sockets through the io_uring loops.
+/// gRPC over real loopback sockets through the event loops: the default backend (`.auto`, so
+/// `FASTPILOT_IO` decides), then io_uring and epoll explicitly.
 @Suite(.timeLimit(.minutes(1))) struct SocketEchoTests {
     final class Result: @unchecked Sendable {
         // Written on a loop thread, read by the test after `done` is signalled.
@@ -26,8 +27,23 @@ import Synchronization
     }
 
     @Test func manyCallsOverTwoLoops() throws {
-        let group = try EventLoopGroup(threads: 2)
+        try echo(backend: .auto)
+    }
+
+    @Test(.enabled(if: IOBackendSupport.uringAvailable, "io_uring cannot be set up here"))
+    func manyCallsOverTwoLoopsOnURing() throws {
+        try echo(backend: .uring)
+    }
+
+    @Test func manyCallsOverTwoLoopsOnEpoll() throws {
+        try echo(backend: .epoll)
+    }
+
+    func echo(backend: IOBackend) throws {
+        let group = try EventLoopGroup(threads: 2, backend: backend)
         defer { group.shutdown() }
+        if backend != .auto { #expect(group.backend == backend) }
+        #expect(group.loops.allSatisfy { (group.backend == .epoll) == ($0 is EpollLoop) })
         var cfg = GRPCServerConfig()
         cfg.host = "127.0.0.1"
         cfg.port = 0
