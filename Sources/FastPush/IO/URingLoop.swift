@@ -393,8 +393,13 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
         guard ch.state == .active else { finalizeIfIdle(ch); return }
         if res >= 0 {
             ch.bytesSent &+= UInt64(res)
-            ch.outbound.consume(Int(res))
-            ch.stalledSinceNanos = ch.outbound.isEmpty ? 0 : nowNanos
+            // Completions run inside `consume`; one of them may close the channel.
+            var out = ch.outbound
+            ch.outbound = OutboundBuffer()
+            out.consume(Int(res))
+            guard ch.state == .active else { out.fail(); finalizeIfIdle(ch); return }
+            ch.outbound = out
+            ch.stalledSinceNanos = out.isEmpty ? 0 : nowNanos
             ch.flush()
         } else if res == -EAGAIN || res == -EINTR {
             ch.flush()

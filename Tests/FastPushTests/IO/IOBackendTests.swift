@@ -184,6 +184,8 @@ enum IOBackendSupport {
         var position = 0
         var pieces = 0
         let closeAfterFlush: Bool
+        /// The first completion closes the channel (from inside the loop's send path).
+        var closeInCompletion = false
         var channel: Channel?
 
         init(total: Int, shared: Shared, closeAfterFlush: Bool = false) {
@@ -214,8 +216,9 @@ enum IOBackendSupport {
             pieces += 1
             let shared = shared
             let last = remaining == 0
-            out.onSent { ok in
+            out.onSent { [self] ok in
                 shared.results.withLock { $0.append(ok) }
+                if closeInCompletion, ok { channel.close(.local("from a completion")) }
                 if last {
                     shared.sent.withLock { $0 = ok }
                     shared.done.signal()
@@ -380,6 +383,29 @@ enum IOBackendSupport {
         #expect(results.drop { $0 }.allSatisfy { !$0 })
         #expect(shared.inactive.withLock { $0 } == ["test"])
         #expect(shared.closed.wait(timeoutNanos: 1_000_000_000))
+        #expect(Self.eventually { Self.onLoop(loop) { loop.channelCount } == 0 })
+    }
+
+    /// A completion runs while the loop is consuming sent bytes; closing from there must not
+    /// touch the outbound buffer being consumed.
+    @Test(arguments: IOBackendSupport.backends)
+    func completionThatClosesTheChannel(backend: IOBackend) throws {
+        let group = try EventLoopGroup(threads: 1, backend: backend)
+        defer { group.shutdown() }
+        let loop = group.loops[0]
+        let (server, client) = try Self.tcpPair()
+        defer { close(client) }
+        Socket.setSendBuffer(server, bytes: 64 * 1024)
+        let shared = Shared()
+        let handler = BulkHandler(total: 2 << 20, shared: shared)
+        handler.closeInCompletion = true
+        _ = Self.register(handler, fd: server, on: loop)
+        _ = Self.readAll(client, count: 2 << 20)  // until the server closes
+        #expect(shared.closed.wait(timeoutNanos: 5_000_000_000))
+        #expect(shared.inactive.withLock { $0 } == ["from a completion"])
+        let results = shared.results.withLock { $0 }
+        #expect(results.first == true)
+        #expect(results.dropFirst().allSatisfy { !$0 }, "after the close, the rest fail: \(results)")
         #expect(Self.eventually { Self.onLoop(loop) { loop.channelCount } == 0 })
     }
 
