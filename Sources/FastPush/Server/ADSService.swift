@@ -19,6 +19,9 @@ public final class ADSService: GRPCService {
 
 /// One ADS stream: decodes DiscoveryRequests into the DiscoveryServer and writes responses.
 final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
+    /// Streams ended for bad requests: ten lines a second at most, however many clients misbehave.
+    static let rejections = LogLimiter(perSecond: 10)
+
     let server: DiscoveryServer
     let stream: GRPCServerStream
     private(set) var connection: XdsConnection?
@@ -36,12 +39,17 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
         do {
             request = try DiscoveryRequest(decodingDeferringNames: message)
         } catch {
-            Log.warn("ads_bad_request", ["peer": conn.peer, "conn": conn.connectionID, "error": error])
+            if let dropped = ADSStreamHandler.rejections.admit() {
+                Log.warn("ads_bad_request", ["peer": conn.peer, "conn": conn.connectionID, "error": error, "suppressed": dropped])
+            }
             s.finish(GRPCStatus(.invalidArgument, "malformed DiscoveryRequest: \(error)"))
             return
         }
         if case let .close(status) = server.process(request, on: conn) {
-            Log.warn("ads_stream_closed", ["peer": conn.peer, "conn": conn.connectionID, "status": status.code.rawValue, "reason": status.message])
+            if let dropped = ADSStreamHandler.rejections.admit() {
+                Log.warn("ads_stream_closed", ["peer": conn.peer, "conn": conn.connectionID, "status": status.code.rawValue,
+                                               "reason": status.message, "suppressed": dropped])
+            }
             s.finish(status)
         }
     }
