@@ -65,8 +65,13 @@ METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 class FastPilot:
     """One fastpilot process. Its stderr (the log) is read by a thread into `lines`."""
 
-    def __init__(self, binary, args, log_path):
+    def __init__(self, binary, args, log_path, nofile=None):
         self.args = [binary, "serve"] + args
+        if nofile is not None:
+            # The descriptor limit (soft and hard) set just before exec.
+            self.args = [sys.executable, "-c", "import os, resource, sys; "
+                         f"resource.setrlimit(resource.RLIMIT_NOFILE, ({nofile}, {nofile})); "
+                         "os.execv(sys.argv[1], sys.argv[1:])"] + self.args
         self.log_path = log_path
         self.lines = []
         self._cond = threading.Condition()
@@ -192,12 +197,12 @@ def fastpilot_factory(fastpilot_binary, tmp_path, request):
     """start(registry=Registry|None, *extra_args) -> a running FastPilot on free ports."""
     started = []
 
-    def start(registry=None, *extra, log_level="debug"):
+    def start(registry=None, *extra, log_level="debug", nofile=None):
         args = ["--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--log-level", log_level]
         if registry is not None:
             args += ["--registry", str(registry.path)]
         args += list(extra)
-        fp = FastPilot(fastpilot_binary, args, tmp_path / f"fastpilot-{len(started)}.log")
+        fp = FastPilot(fastpilot_binary, args, tmp_path / f"fastpilot-{len(started)}.log", nofile=nofile)
         started.append(fp)
         fp.wait_started()
         return fp

@@ -2,6 +2,7 @@
 within --drain-duration), the admin token guards writes over real HTTP, and --max-connections
 refuses the surplus without hurting the connections it holds."""
 import json
+import os
 import signal
 import socket
 import time
@@ -130,3 +131,45 @@ def test_max_connections_refuses_the_surplus(fastpilot_factory, registry):
             r.close()
         for s in held:
             s.close()
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_is_logged_and_survived(fastpilot_factory, registry):
+    """EMFILE on accept: logged, no crash, no busy loop; serving resumes once descriptors free up."""
+    registry.write(echo_items(15101))
+    fp = fastpilot_factory(registry, "--max-connections", "1000", "--io-threads", "1", log_level="info", nofile=64)
+    socks = []
+    try:
+        for _ in range(80):
+            s = socket.create_connection(("127.0.0.1", fp.xds_port), timeout=2)
+            socks.append(s)
+        fp.wait_log(r"event=accept_failed .*errno=24", timeout=5)
+        cpu0, t0 = _cpu_seconds(fp.proc.pid), time.monotonic()
+        time.sleep(2)
+        spent = _cpu_seconds(fp.proc.pid) - cpu0
+        assert fp.proc.poll() is None, fp.tail()
+        assert spent < 0.5 * (time.monotonic() - t0), f"{spent:.2f} CPU-s in 2 s while out of descriptors: spinning?"
+    finally:
+        for s in socks:
+            s.close()
+    # Descriptors are back: a new client is served.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            s = AdsStream(fp.xds_address, make_node("after-emfile", namespace=NS))
+            try:
+                s.send(CDS, [])
+                assert CLUSTER in [c.name for c in unpack(s.recv(CDS, timeout=3))]
+                break
+            finally:
+                s.close()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert fp.proc.poll() is None
