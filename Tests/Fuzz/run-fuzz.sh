@@ -4,6 +4,7 @@
 # Each target fuzzes a working copy of its committed corpus (Tests/Fuzz/corpus/<t>, never
 # written to) in $FUZZ_OUT/corpus/<t>, which keeps what it finds between runs; crash-, leak-,
 # timeout- and oom- inputs land in $FUZZ_OUT/<t>/, the full log in $FUZZ_OUT/<t>.log.
+# Dictionaries: Tests/Fuzz/dict/<t>.dict (proto and request share xds.dict).
 # Prints one line per target and exits non-zero if any target failed.
 set -u
 
@@ -33,10 +34,13 @@ for t in "$@"; do
   mkdir -p "$work" "$arts"
   for f in "$seeds"/*; do [ -e "$work/${f##*/}" ] || cp "$f" "$work/"; done
   before=$(ls "$arts" | wc -l)
+  case $t in proto|request) dict=Tests/Fuzz/dict/xds.dict ;; *) dict=Tests/Fuzz/dict/$t.dict ;; esac
+  dict_flag=""
+  [ -f "$dict" ] && dict_flag="-dict=$dict"
 
   # shellcheck disable=SC2086
   FUZZ_TARGET=$t "$bin" -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" \
-    -timeout="$timeout_s" -print_final_stats=1 -artifact_prefix="$arts/" $extra "$work" >"$log" 2>&1
+    -timeout="$timeout_s" -print_final_stats=1 -artifact_prefix="$arts/" $dict_flag $extra "$work" >"$log" 2>&1
   rc=$?
 
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

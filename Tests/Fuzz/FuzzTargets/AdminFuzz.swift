@@ -35,7 +35,7 @@ enum AdminFuzz {
             // No head end: the server waits (or answers 431 past maxHead); nothing is routed.
             guard let headEnd = HTTP1Parser.findHeadEnd(rest) else { return }
             guard let (head, contentLength) = HTTP1Parser.parseHead(Array(rest[..<headEnd])) else { return }
-            try require(contentLength >= 0, name, "negative Content-Length \(contentLength)")
+            try checkHead(head, contentLength)
             if head.headers["transfer-encoding"] != nil || contentLength > maxBody { return }
             let bodyStart = headEnd + 4
             let bodyEnd = min(rest.count, bodyStart + contentLength)
@@ -43,6 +43,19 @@ enum AdminFuzz {
             request.body = Array(rest[bodyStart..<bodyEnd])
             rest = Array(rest[bodyEnd...])
             try handle(request, handlers, server)
+        }
+    }
+
+    /// What the parser's output must look like, whatever the bytes were.
+    static func checkHead(_ head: HTTPRequest, _ contentLength: Int) throws(FuzzViolation) {
+        try require(contentLength >= 0, name, "negative Content-Length \(contentLength)")
+        try require(!head.method.contains(" ") && !head.path.contains(" "), name, "a space in method or path")
+        try require(!head.path.contains("?"), name, "the query was left in the path \(head.path)")
+        for (k, v) in head.query {
+            try require(!k.contains("&") && !v.contains("&") && !k.contains("="), name, "query pair \(k)=\(v) not split")
+        }
+        for k in head.headers.keys {
+            try require(!k.contains(":"), name, "header name \(k) not split at its colon")
         }
     }
 

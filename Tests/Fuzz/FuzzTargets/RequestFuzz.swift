@@ -3,13 +3,16 @@ import FastPush
 /// `request`: the DiscoveryRequest handler (`DiscoveryServer.process`) fed a sequence of
 /// requests on one stream, as a client would send them, with registry changes in between.
 ///
-/// Input: chunks `op(1) length(2, big-endian) payload(length)` (see `Chunks`); `op % 4`:
+/// Input: chunks `op(1) length(2, big-endian) payload(length)` (see `Chunks`); `op % 5`:
 /// - 0: a DiscoveryRequest, decoded as ADS does (`decodingDeferringNames`); undecodable ones are skipped;
 /// - 1: a DiscoveryRequest decoded whole (names not deferred: the other path of `process`);
 /// - 2: a registry change: payload[0] bits 0-4 drop demo service i, bit 5 adds a port to the
 ///   first service (a full push), bit 6 drops every service's last endpoint (an EDS-only push),
 ///   bit 7 restores the demo registry;
-/// - 3: the client reconnects (the stream ends, a new one starts).
+/// - 3: the client reconnects (the stream ends, a new one starts);
+/// - 4: the client ACKs the last response of type `payload[0] % 4` with exactly the
+///   subscription the server holds: an oracle, since such an ACK must be answered by nothing
+///   (unless the watch is flagged to always respond: EDS after a CDS request).
 ///
 /// Invariants: no trap; the outcome is `.ok` or `.close(non-OK status)`; `.close` for an
 /// unknown type URL and for a first request without a node, and nothing written with it; at
@@ -35,14 +38,16 @@ enum RequestFuzz {
             steps += 1
             let op = c.byte()!
             let payload = c.take(c.uint16() ?? c.remaining)
-            switch op % 4 {
+            switch op % 5 {
             case 0, 1:
-                try stream.send(payload, deferred: op % 4 == 0)
+                try stream.send(payload, deferred: op % 5 == 0)
             case 2:
                 changeRegistry(server, payload.first ?? 0)
-            default:
+            case 3:
                 stream.end()
                 stream = Stream(server)
+            default:
+                try stream.ackCurrent(XdsType(rawValue: Int((payload.first ?? 0) % 4))!)
             }
         }
         stream.end()
@@ -90,6 +95,23 @@ enum RequestFuzz {
             } catch {
                 return
             }
+            _ = try process(request)
+        }
+
+        /// An ACK of the latest response that repeats the subscription the server holds.
+        mutating func ackCurrent(_ type: XdsType) throws(FuzzViolation) {
+            guard !closed, let w = conn.snapshot.watched[type], !w.nonceSent.isEmpty, !w.alwaysRespond else { return }
+            var names = w.names.names
+            if w.wildcard && !names.isEmpty { names.append("*") }
+            var r = Fixtures.request(type, names: names, version: w.versionSent, nonce: w.nonceSent)
+            r = r.encode().withUnsafeBytes { (try? DiscoveryRequest(decodingDeferringNames: $0)) ?? r }
+            let (outcome, written) = try process(r)
+            try require(outcome == .ok && written == 0, name,
+                        "an ACK of nonce \(w.nonceSent) repeating the subscription \(w.names) (wildcard \(w.wildcard)) got \(outcome) and \(written) response(s)")
+        }
+
+        @discardableResult
+        mutating func process(_ request: DiscoveryRequest) throws(FuzzViolation) -> (DiscoveryServer.RequestOutcome, Int) {
             let before = transport.stream.writes.count
             let hadProxy = conn.proxy != nil
             let outcome = server.process(request, on: conn)
@@ -109,6 +131,7 @@ enum RequestFuzz {
                 end()
             }
             if !known { try require(outcome != .ok, name, "unknown type accepted") }
+            return (outcome, written.count)
         }
 
         mutating func end() {

@@ -153,12 +153,13 @@ struct SeedSession {
 
     mutating func raw(_ op: UInt8, _ payload: [UInt8]) {
         chunks.append((op, payload))
-        switch op % 4 {
+        switch op % 5 {
         case 0, 1:
-            let r = payload.withUnsafeBytes { op % 4 == 0 ? try? DiscoveryRequest(decodingDeferringNames: $0) : try? DiscoveryRequest(decoding: $0) }
+            let r = payload.withUnsafeBytes { op % 5 == 0 ? try? DiscoveryRequest(decodingDeferringNames: $0) : try? DiscoveryRequest(decoding: $0) }
             if let r, case .close = server.process(r, on: conn) { reconnectOnly() }
         case 2: RequestFuzz.changeRegistry(server, payload.first ?? 0)
-        default: reconnectOnly()
+        case 3: reconnectOnly()
+        default: break  // the target's own ACK oracle; the seed session does not need its effect
         }
     }
 
@@ -183,6 +184,7 @@ struct SeedSession {
     }
 
     mutating func registry(_ bits: UInt8) { raw(2, [bits]) }
+    mutating func ackOracle(_ t: XdsType) { raw(4, [UInt8(t.rawValue)]) }
     mutating func reconnect() { raw(3, []) }
     var bytes: [UInt8] { Chunks.encode(chunks) }
 }
@@ -270,6 +272,12 @@ enum RequestSeeds {
         add("unknown-names") { s in
             s.send(.eds, ["outbound|1||nowhere.invalid", "inbound|8080||x", "", "garbage"])
             s.send(.rds, ["nowhere:1", "0.0.0.0_8080"]); s.send(.lds, ["nothing.svc:80"])
+        }
+        add("ack-oracle") { s in
+            s.send(.cds); s.ackOracle(.cds); s.send(.eds, demoClusters); s.ackOracle(.eds); s.ackOracle(.eds)
+            s.send(.lds, ["*", "echo.demo.svc.cluster.local:8080"]); s.ackOracle(.lds)
+            s.send(.rds, ["8080"]); s.send(.rds, ["8080", "7070"], ack: true); s.ackOracle(.rds)
+            s.send(.eds, [demoClusters[0]], nack: "rejected"); s.ackOracle(.eds)
         }
         add("undecodable-chunk-skipped") { s in
             s.raw(0, [0x0A, 0xFF])
