@@ -18,13 +18,21 @@ import FuzzTargets
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
     }
 
+    /// FileHandle, not Data(contentsOf:): in this Foundation the latter leaks its read buffer for
+    /// an empty file (LeakSanitizer in `make asan`), and two seeds are empty.
+    static func read(_ file: URL) throws -> [UInt8] {
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        return [UInt8](try handle.readToEnd() ?? Data())
+    }
+
     @Test(arguments: FuzzTargets.names)
     func committedCorpus(_ name: String) throws {
         let target = try #require(FuzzTargets.named(name))
         let inputs = try Self.files(name)
         #expect(inputs.count >= 15, "Tests/Fuzz/corpus/\(name) has \(inputs.count) inputs")
         for file in inputs {
-            let bytes = [UInt8](try Data(contentsOf: file))
+            let bytes = try Self.read(file)
             do throws(FuzzViolation) {
                 try target.run(bytes)
             } catch {
