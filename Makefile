@@ -9,7 +9,7 @@ APT_PACKAGES := liburing-dev libnghttp2-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 
-.PHONY: help deps build release run test test-epoll unit interop tsan bench bench-scale soak venv clean
+.PHONY: help deps build release run test test-epoll unit interop tsan asan fuzz fuzz-build bench bench-scale soak venv clean
 
 help:
 	@echo "make run     build in release mode and serve the embedded demo registry (ARGS='--registry FILE ...')"
@@ -21,6 +21,8 @@ help:
 	@echo "make bench-scale  the end-to-end scale scenarios of BENCHMARKS.md (about 10 minutes)"
 	@echo "make soak    SOAK_DURATION=10m of churn, reconnects and a slow client; prints the server RSS every minute"
 	@echo "make tsan    Swift tests under ThreadSanitizer (TSAN_FILTER='FastPushTests\\.Push' for the push suites)"
+	@echo "make asan    Swift tests under AddressSanitizer (ASAN_FILTER=... to narrow)"
+	@echo "make fuzz    every libFuzzer target for FUZZ_SECONDS (60) each (FUZZ_TARGETS='proto h2' to pick)"
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -81,6 +83,44 @@ tsan: deps
 	TSAN_OPTIONS="suppressions=$(CURDIR)/Tests/tsan-suppressions.txt $(TSAN_OPTIONS)" \
 	  $(SWIFT) test --scratch-path $(TSAN_SCRATCH) -c debug --sanitize=thread $(if $(TSAN_FILTER),--filter '$(TSAN_FILTER)')
 
+# AddressSanitizer (and LeakSanitizer at exit), in its own scratch path: every Swift test. Any
+# report fails the run (ASan aborts the test process; a leak report exits non-zero). Leaks kept
+# alive on purpose by a few test harnesses, and false positives, are suppressed, each with its
+# reason, in Tests/lsan-suppressions.txt. Narrow with e.g. ASAN_FILTER='FastPushTests\.Proto'.
+ASAN_SCRATCH ?= .build-asan
+ASAN_FILTER ?=
+ASAN_OPTIONS ?= malloc_context_size=100:detect_leaks=1
+asan: deps
+	SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="$(ASAN_OPTIONS)" \
+	  LSAN_OPTIONS="suppressions=$(CURDIR)/Tests/lsan-suppressions.txt:print_suppressions=0 $(LSAN_OPTIONS)" \
+	  $(SWIFT) test --scratch-path $(ASAN_SCRATCH) -c debug --sanitize=address $(if $(ASAN_FILTER),--filter '$(ASAN_FILTER)')
+
+# libFuzzer (Tests/Fuzz/README.md). One executable holds every target, chosen by FUZZ_TARGET.
+# SwiftPM links executables with `--defsym main=<module>_main` and -sanitize=fuzzer links
+# libFuzzer's own main whole-archive, so the two collide; instead the code gets libFuzzer's
+# coverage instrumentation (-sanitize-coverage, as -sanitize=fuzzer would) plus ASan, and links
+# libFuzzer without its main (libclang_rt.fuzzer_no_main); our main calls LLVMFuzzerRunDriver.
+# Release (-O) for speed, with assert()s kept (-assert-config Debug).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= proto request h2 registry admin
+FUZZ_SCRATCH ?= .build-fuzz
+FUZZ_OUT ?= fuzz-artifacts
+FUZZ_RSS_MB ?= 2048
+FUZZ_TIMEOUT ?= 10
+FUZZ_CLANG = $(dir $(realpath $(shell command -v $(SWIFT))))clang
+FUZZER_LIB = $(shell $(FUZZ_CLANG) -print-resource-dir)/lib/linux/libclang_rt.fuzzer_no_main-$(shell uname -m).a
+FUZZ_BUILD_FLAGS = -c release --scratch-path $(FUZZ_SCRATCH) --product fastpilot-fuzz \
+  -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table \
+  -Xswiftc -assert-config -Xswiftc Debug -Xswiftc -DFUZZING -Xlinker $(FUZZER_LIB) -Xlinker -lstdc++
+
+fuzz-build: deps
+	@test -f "$(FUZZER_LIB)" || { echo "no libFuzzer runtime at $(FUZZER_LIB) (needs a swift.org Linux toolchain)"; exit 1; }
+	$(SWIFT) build $(FUZZ_BUILD_FLAGS)
+
+fuzz: fuzz-build
+	FUZZ_OUT=$(FUZZ_OUT) FUZZ_RSS_MB=$(FUZZ_RSS_MB) FUZZ_TIMEOUT=$(FUZZ_TIMEOUT) \
+	  bash Tests/Fuzz/run-fuzz.sh $(FUZZ_SCRATCH)/release/fastpilot-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 bench: deps
 	$(SWIFT) build -c release
 	.build/release/fastpilot-bench all --short
@@ -95,4 +135,4 @@ soak: deps
 	.build/release/fastpilot-bench soak --duration $(SOAK_DURATION)
 
 clean:
-	rm -rf .build $(TSAN_SCRATCH) $(VENV)
+	rm -rf .build $(TSAN_SCRATCH) $(ASAN_SCRATCH) $(FUZZ_SCRATCH) $(VENV)

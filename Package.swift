@@ -20,6 +20,13 @@ let package = Package(
         .executableTarget(name: "fastpilot", dependencies: ["FastPush"], swiftSettings: strict),
         .executableTarget(name: "fastpilot-bench", dependencies: ["FastPush"], path: "Benchmarks/fastpilot-bench",
                           swiftSettings: strict),
-        .testTarget(name: "FastPushTests", dependencies: ["FastPush"], swiftSettings: strict),
+        // Fuzzing (Tests/Fuzz/README.md): the targets as a library, so the corpus replay test
+        // runs the same entry points; one executable drives them under libFuzzer (make fuzz) or
+        // replays files. CLibFuzzer only declares LLVMFuzzerRunDriver for the -DFUZZING build.
+        .target(name: "FuzzTargets", dependencies: ["FastPush"], path: "Tests/Fuzz/FuzzTargets", swiftSettings: strict),
+        .systemLibrary(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"),
+        .executableTarget(name: "fastpilot-fuzz", dependencies: ["FuzzTargets", "CLibFuzzer"], path: "Tests/Fuzz/Driver",
+                          swiftSettings: strict),
+        .testTarget(name: "FastPushTests", dependencies: ["FastPush", "FuzzTargets"], swiftSettings: strict),
     ]
 )

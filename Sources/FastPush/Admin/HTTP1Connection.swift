@@ -26,11 +26,11 @@ final class HTTP1Connection: ChannelHandler {
     func channelRead(_ channel: Channel, _ bytes: UnsafeRawBufferPointer) {
         guard !responded else { return }
         buffer.append(contentsOf: bytes)
-        guard let headEnd = findHeadEnd() else {
+        guard let headEnd = HTTP1Parser.findHeadEnd(buffer) else {
             if buffer.count > Self.maxHead { reply(channel, .error(431, "request head larger than \(Self.maxHead) bytes")) }
             return
         }
-        guard let (request, contentLength) = parseHead(Array(buffer[..<headEnd])) else {
+        guard let (request, contentLength) = HTTP1Parser.parseHead(Array(buffer[..<headEnd])) else {
             reply(channel, .error(400, "malformed HTTP/1.1 request"))
             return
         }
@@ -64,8 +64,13 @@ final class HTTP1Connection: ChannelHandler {
     }
 
     func channelInactive(_ channel: Channel, reason: CloseReason) {}
+}
 
-    private func findHeadEnd() -> Int? {
+/// The admin server's HTTP/1.1 request head parser: pure functions over bytes, so the fuzzer
+/// can reach them without a socket.
+package enum HTTP1Parser {
+    /// Where the head ends (the offset of its closing "\r\n\r\n"), once it has all arrived.
+    package static func findHeadEnd(_ buffer: [UInt8]) -> Int? {
         guard buffer.count >= 4 else { return nil }
         for i in 0...(buffer.count - 4) where buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 {
             return i
@@ -73,7 +78,9 @@ final class HTTP1Connection: ChannelHandler {
         return nil
     }
 
-    private func parseHead(_ head: [UInt8]) -> (HTTPRequest, Int)? {
+    /// The request line and headers (without the closing blank line): the request without its
+    /// body, and its Content-Length (0 when absent); nil when malformed.
+    package static func parseHead(_ head: [UInt8]) -> (HTTPRequest, Int)? {
         let text = String(decoding: head, as: UTF8.self)
         var lines = text.split(separator: "\r\n", omittingEmptySubsequences: false)
         guard !lines.isEmpty else { return nil }
@@ -90,7 +97,7 @@ final class HTTP1Connection: ChannelHandler {
         if let q = target.firstIndex(of: "?") {
             path = String(target[..<q])
             for pair in target[target.index(after: q)...].split(separator: "&") {
-                let kv = pair.split(separator: "=", maxSplits: 1)
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 query[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
             }
         }
