@@ -122,6 +122,7 @@ final class FuzzLoop: IOLoop, @unchecked Sendable {
         fatalError("FuzzLoop has no sockets")
     }
     func listen(fd: Int32, onAccept: @escaping (Int32) -> Void) {}
+    func stopListening(fd: Int32) {}
     func forEachChannel(_ body: (Channel) -> Void) {}
     var channelCount: Int { 0 }
     func shutdown() {}
