@@ -63,7 +63,7 @@ for t in "$@"; do
     result="FAILED (exit $rc${kind:+, $kind}${art:+, input $arts/$art}; log $log)"
     [ -n "$art" ] && hint="  reproduce: FUZZ_TARGET=$t $bin $arts/$art  (or: fastpilot-fuzz replay -v $t $arts/$art)"
   fi
-  printf 'fuzz %-8s %6s exec/s  %9s runs in %ss  cov %s (seeds %s)  ft %s  corpus %s  rss %sMB  %s\n' \
+  printf 'fuzz %-8s %6s exec/s  %9s runs in %ss  cov %s (at start %s)  ft %s  corpus %s  rss %sMB  %s\n' \
     "$t" "${eps:-?}" "${runs:-?}" "$seconds" "${cov:-?}" "${init_cov:-?}" "${ft:-?}" "${corp:-?}" "${rss:-?}" "$result"
   [ -n "$hint" ] && echo "$hint"
 done
