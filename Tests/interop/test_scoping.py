@@ -159,7 +159,7 @@ def test_scoping_2_new_private_service_reaches_only_its_namespace(fastpilot_fact
 
 def test_scoping_3_burst_of_100_writes_is_one_push(fastpilot_factory, registry, fleet_factory):
     """100 registry rewrites (shared's endpoint weight 1..100) inside the debounce window
-    (--debounce-after 500ms, written within about 300 ms) give exactly one push: one EDS
+    (--debounce-after 500ms, written within about 300 ms, at most 900 ms) give exactly one push: one EDS
     response per connection watching the shared cluster, carrying the final weight 100, and
     nothing else."""
     registry.write(items(shared_weight=1000))
@@ -174,7 +174,9 @@ def test_scoping_3_burst_of_100_writes_is_one_push(fastpilot_factory, registry, 
         registry.write(items(shared_weight=w))
         time.sleep(0.002)
     burst = time.monotonic() - t0
-    assert burst < 0.45, f"the burst took {burst:.3f}s, too slow for a 500 ms debounce window"
+    # The debounce merges while writes come less than 500 ms apart; the registry watcher reloads
+    # at most once a second during a burst. Under a second, any two reloads are close enough.
+    assert burst < 0.9, f"the burst took {burst:.3f}s: the machine is too busy for this test's premise"
 
     def all_got():
         narrow_seen.extend(narrow_pump(fleet.narrow))
