@@ -254,7 +254,11 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
         }
         for ch in channels.values { Glibc.close(ch.fd) }
         channels.removeAll()
+        // As in URingLoop: drop what an ended loop will never run.
         dirty.removeAll()
+        timers.removeAll()
+        listeners.removeAll()
+        inbox.withLock { $0.removeAll() }
         Glibc.close(epfd)
     }
 

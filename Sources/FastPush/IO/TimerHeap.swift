@@ -4,6 +4,8 @@ struct TimerHeap {
     private var seq: UInt64 = 0
 
     var isEmpty: Bool { items.isEmpty }
+
+    mutating func removeAll() { items.removeAll() }
     var nextDeadline: UInt64? { items.first?.deadline }
 
     mutating func insert(deadline: UInt64, _ task: @escaping () -> Void) {

@@ -222,6 +222,7 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
         }
         for ch in channels.values { Glibc.close(ch.fd) }
         channels.removeAll()
+        dropPendingWork()
         io_uring_queue_exit(ring)
         if let br = bufferRing { munmap(br, bufferRingBytes) }
         free(buffers)
@@ -502,6 +503,16 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
             localTasks = []
             for t in tasks { t() }
         }
+    }
+
+    /// An ended loop runs nothing more; what it still holds (timers that reschedule themselves,
+    /// tasks, listeners) would otherwise keep their owners alive in a cycle through the loop.
+    private func dropPendingWork() {
+        timers.removeAll()
+        localTasks.removeAll()
+        dirty.removeAll()
+        listeners.removeAll()
+        inbox.withLock { $0.removeAll() }
     }
 
     private func beginShutdown() {

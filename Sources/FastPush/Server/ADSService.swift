@@ -30,7 +30,7 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
         self.server = server
         self.stream = stream
         let peer = stream.connection.peer
-        connection = server.newConnection(transport: LoopTransport(loop: loop, peer: peer, stream: LoopBound(self, loop: loop)))
+        connection = server.newConnection(transport: LoopTransport(loop: loop, peer: peer, stream: LoopBound(WeakHandler(self), loop: loop)))
     }
 
     func received(_ s: GRPCServerStream, message: UnsafeRawBufferPointer) {
@@ -84,16 +84,23 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
 /// Reaches an ADS stream from a push worker: its loop is the executor.
 final class LoopTransport: XdsTransport {
     let peer: String
-    let stream: LoopBound<ADSStreamHandler>
+    let stream: LoopBound<WeakHandler>
     let executor: any XdsExecutor
 
-    init(loop: any IOLoop, peer: String, stream: LoopBound<ADSStreamHandler>) {
+    init(loop: any IOLoop, peer: String, stream: LoopBound<WeakHandler>) {
         self.peer = peer
         self.stream = stream
         self.executor = LoopExecutor(loop: loop)
     }
 
-    func currentStream() -> (any XdsStream)? { stream.value }
+    func currentStream() -> (any XdsStream)? { stream.value.handler }
+}
+
+/// The gRPC stream owns its handler; a connection that outlives it (still queued for a push,
+/// say) must not keep it, and through it the server, alive.
+struct WeakHandler {
+    weak var handler: ADSStreamHandler?
+    init(_ handler: ADSStreamHandler) { self.handler = handler }
 }
 
 /// An I/O loop as the xDS layer sees it.

@@ -80,7 +80,8 @@ public final class GRPCServer: Sendable {
             onSendTimeout()
             ch.close(.sendTimeout)
         }
-        loop.schedule(afterNanos: config.stallNanos) { [self] in sweep(loop) }
+        // Weak: the loop's timer must not keep a stopped server alive.
+        loop.schedule(afterNanos: config.stallNanos) { [weak self] in self?.sweep(loop) }
     }
 
     public var connectionCount: Int { connections.load(ordering: .relaxed) }

@@ -71,9 +71,10 @@ public final class DiscoveryServer: Sendable {
         debouncer.start()
     }
 
+    /// Their closures hold this server: dropping them after they stop ends the cycle.
     public func stop() {
-        debouncerBox.withLock { $0 }?.stop()
-        dispatcherBox.withLock { $0 }?.stop()
+        debouncerBox.withLock { d in defer { d = nil }; return d }?.stop()
+        dispatcherBox.withLock { d in defer { d = nil }; return d }?.stop()
     }
 
     public var dispatcher: PushDispatcher<XdsConnection>? { dispatcherBox.withLock { $0 } }

@@ -29,6 +29,7 @@ import Glibc
         settings.connectionWindowSize = window
         let h2 = H2Connection(role: .client, settings: settings)
         let grpc = GRPCClientConnection(h2: h2, authority: "test")
+        defer { grpc.connectionClosed(reason: "bytes made") }  // ends the h2 ⇄ gRPC cycle, as a channel handler would
         final class Nothing: GRPCClientCallDelegate {
             func callReceived(_ call: GRPCClientCall, message: UnsafeRawBufferPointer) {}
             func callEnded(_ call: GRPCClientCall, status: GRPCStatus) {}

@@ -37,6 +37,7 @@ import Glibc
         settings.connectionWindowSize = 65_535
         let h2 = H2Connection(role: .client, settings: settings)
         let grpc = GRPCClientConnection(h2: h2, authority: "stuck")
+        defer { grpc.connectionClosed(reason: "test over") }  // as a channel handler would; ends the h2 ⇄ gRPC cycle
         final class Ignore: GRPCClientCallDelegate {
             func callReceived(_ call: GRPCClientCall, message: UnsafeRawBufferPointer) {}
             func callEnded(_ call: GRPCClientCall, status: GRPCStatus) {}
