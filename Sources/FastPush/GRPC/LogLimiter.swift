@@ -30,4 +30,5 @@ public final class LogLimiter: Sendable {
 
     static let unimplemented = LogLimiter(perSecond: 10)
     static let streamRejected = LogLimiter(perSecond: 10)
+    static let sendTimeout = LogLimiter(perSecond: 10)
 }

@@ -75,8 +75,11 @@ public final class GRPCServer: Sendable {
         }
         for h in stalled { h.grpc?.writeStalled() }
         for (ch, waiting) in stuck {
-            Log.warn("send_timeout", ["peer": ch.peer, "waiting_bytes": waiting, "timeout": DurationText.format(timeout),
-                                      "action": "closing connection"])
+            // Many clients can stall at once (a network partition): the metric counts them all.
+            if let dropped = LogLimiter.sendTimeout.admit() {
+                Log.warn("send_timeout", ["peer": ch.peer, "waiting_bytes": waiting, "timeout": DurationText.format(timeout),
+                                          "action": "closing connection", "suppressed": dropped])
+            }
             onSendTimeout()
             ch.close(.sendTimeout)
         }
