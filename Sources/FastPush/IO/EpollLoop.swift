@@ -23,9 +23,9 @@ import Synchronization
 /// connection holds no receive buffer. Writes are one `sendmsg` (MSG_NOSIGNAL) over the iovecs
 /// of `OutboundBuffer.fill`, made synchronously in the flush at the end of each iteration.
 ///
-/// `@unchecked Sendable`: all state except `inbox`, `wakePending`, `stopRequested` and
-/// `threadID` is touched only on the loop thread; those four are Mutex or Atomic, and
-/// `execute` is the only way in from other threads.
+/// `@unchecked Sendable`: all state except `inbox`, `stopRequested` and `threadID` is touched
+/// only on the loop thread; those three are Mutex or Atomic inside, and `execute` is the only
+/// way in from other threads.
 public final class EpollLoop: IOLoop, @unchecked Sendable {
     /// The low bits of `epoll_data.u64`; the rest is the object's address (16-byte aligned).
     enum Tag: UInt64 { case channel = 1, listener = 2, wake = 3 }
@@ -70,8 +70,7 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
     private let readBuffer: UnsafeMutableRawPointer
     private let iov: UnsafeMutablePointer<iovec>
 
-    private let inbox = Mutex<[@Sendable () -> Void]>([])
-    private let wakePending = Atomic<Bool>(false)
+    private let inbox = LoopInbox()
     private let stopRequested = Atomic<Bool>(false)
     private let threadID = Atomic<UInt>(0)
     private let thread = Mutex<OSThread?>(nil)
@@ -131,10 +130,7 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
     // MARK: cross-thread
 
     public func execute(_ task: @escaping @Sendable () -> Void) {
-        inbox.withLock { $0.append(task) }
-        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
-            wake()
-        }
+        if inbox.post(task) { wake() }
     }
 
     /// Closes every channel and listener, then ends the thread. Blocks until it has.
@@ -241,7 +237,7 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
                 dispatch(events[i].events, events[i].data.u64)
             }
             runDueTimers()
-            drainInbox()
+            inbox.runAll()
             flushDirty()
             graveyard.removeAll(keepingCapacity: true)
             if stopRequested.load(ordering: .acquiring) {
@@ -258,7 +254,7 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
         dirty.removeAll()
         timers.removeAll()
         listeners.removeAll()
-        inbox.withLock { $0.removeAll() }
+        inbox.removeAll()
         Glibc.close(epfd)
     }
 
@@ -500,16 +496,6 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
         for task in timers.popDue(now: nowNanos) { task() }
     }
 
-    private func drainInbox() {
-        wakePending.store(false, ordering: .releasing)
-        let tasks = inbox.withLock { tasks -> [@Sendable () -> Void] in
-            if tasks.isEmpty { return [] }
-            let t = tasks
-            tasks = []
-            return t
-        }
-        for t in tasks { t() }
-    }
 
     private func beginShutdown() {
         for l in listeners where !l.closed {

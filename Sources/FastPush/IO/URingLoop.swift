@@ -20,9 +20,9 @@ public struct IOLoopConfig: Sendable {
 /// An io_uring event loop on a thread of its own: one ring per thread, multishot accept,
 /// multishot recv into a provided-buffer ring, and one vectored sendmsg in flight per socket.
 ///
-/// `@unchecked Sendable`: all state except `inbox`, `wakePending`, `stopRequested` and
-/// `threadID` is touched only on the loop thread; those four are Mutex or Atomic, and
-/// `execute` is the only way in from other threads.
+/// `@unchecked Sendable`: all state except `inbox`, `stopRequested` and `threadID` is touched
+/// only on the loop thread; those three are Mutex or Atomic inside, and `execute` is the only
+/// way in from other threads.
 public final class URingLoop: IOLoop, @unchecked Sendable {
     enum Op: UInt64 {
         case recv = 1, send = 2, accept = 3, wake = 4, timer = 5, ignore = 6
@@ -58,8 +58,7 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
     private let wakeBuffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
     private let timerSpec = UnsafeMutablePointer<__kernel_timespec>.allocate(capacity: 1)
 
-    private let inbox = Mutex<[@Sendable () -> Void]>([])
-    private let wakePending = Atomic<Bool>(false)
+    private let inbox = LoopInbox()
     private let stopRequested = Atomic<Bool>(false)
     private let threadID = Atomic<UInt>(0)
     private let started = Semaphore()
@@ -113,19 +112,19 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
     // MARK: cross-thread
 
     public func execute(_ task: @escaping @Sendable () -> Void) {
-        inbox.withLock { $0.append(task) }
-        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
-            var one: UInt64 = 1
-            _ = write(wakeFD, &one, 8)
-        }
+        if inbox.post(task) { wake() }
     }
 
     /// Closes every channel and listener, then ends the thread. Blocks until it has.
     public func shutdown() {
         stopRequested.store(true, ordering: .releasing)
+        wake()
+        thread.withLock { t in defer { t = nil }; return t }?.join()
+    }
+
+    private func wake() {
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
-        thread.withLock { t in defer { t = nil }; return t }?.join()
     }
 
     // MARK: loop-thread API
@@ -204,7 +203,7 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
             nowNanos = MonotonicClock.nanos()
             reapCompletions()
             runDueTimers()
-            drainInbox()
+            inbox.runAll()
             runLocalTasks()
             flushDirty()
             if !stopping && stopRequested.load(ordering: .acquiring) {
@@ -486,16 +485,6 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
         for task in timers.popDue(now: nowNanos) { task() }
     }
 
-    private func drainInbox() {
-        wakePending.store(false, ordering: .releasing)
-        let tasks = inbox.withLock { tasks -> [@Sendable () -> Void] in
-            if tasks.isEmpty { return [] }
-            let t = tasks
-            tasks = []
-            return t
-        }
-        for t in tasks { t() }
-    }
 
     private func runLocalTasks() {
         while !localTasks.isEmpty {
@@ -512,7 +501,7 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
         localTasks.removeAll()
         dirty.removeAll()
         listeners.removeAll()
-        inbox.withLock { $0.removeAll() }
+        inbox.removeAll()
     }
 
     private func beginShutdown() {
