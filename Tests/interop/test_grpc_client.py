@@ -114,6 +114,17 @@ def echo_entry(endpoints, ports=((8080, "grpc"),)):
 
 # --------------------------------------------------------------------------------------------
 
+def write_two_port_service(registry, backends):
+    """One service on ports 8080 (backends b1, b2) and 9091 (b3, b4), in two localities."""
+    b = {n: backends(n) for n in ("b1", "b2", "b3", "b4")}
+    registry.write([echo_entry(
+        [{"address": "127.0.0.1", "ports": {"grpc": b["b1"].port, "grpc-second": b["b3"].port},
+          "locality": "region-a/zone-a"},
+         {"address": "127.0.0.1", "ports": {"grpc": b["b2"].port, "grpc-second": b["b4"].port},
+          "locality": "region-b/zone-b"}],
+        ports=((8080, "grpc"), (9091, "grpc-second")))])
+
+
 @pytest.mark.parametrize("target, expected", [
     (f"{HOST}:8080", {"b1", "b2"}),
     (HOST, {"b1", "b2"}),             # bare host: the service's first port
@@ -122,13 +133,7 @@ def echo_entry(endpoints, ports=((8080, "grpc"),)):
 def test_a_grpc_xds_client_resolves_and_balances(target, expected, fastpilot_factory, registry, backends, probes):
     """(a) A real gRPC channel to xds:///TARGET makes 20 RPCs through fastpilot's LDS/RDS/CDS/EDS:
     every RPC succeeds, and every backend of the selected port (two localities) answers."""
-    b = {n: backends(n) for n in ("b1", "b2", "b3", "b4")}
-    registry.write([echo_entry(
-        [{"address": "127.0.0.1", "ports": {"grpc": b["b1"].port, "grpc-second": b["b3"].port},
-          "locality": "region-a/zone-a"},
-         {"address": "127.0.0.1", "ports": {"grpc": b["b2"].port, "grpc-second": b["b4"].port},
-          "locality": "region-b/zone-b"}],
-        ports=((8080, "grpc"), (9091, "grpc-second")))])
+    write_two_port_service(registry, backends)
     fp = fastpilot_factory(registry)
 
     probe = probes(fp.xds_address, f"xds:///{target}", count=20)
@@ -196,13 +201,7 @@ def test_a_two_targets_in_one_process(fastpilot_factory, registry, backends, pro
     """(a) xds:///HOST:8080 and xds:///HOST:9091 in one process: gRPC opens two ADS streams on
     one HTTP/2 connection, each with its own node and LDS subscription. Both resolve: 20 RPCs
     each, all succeed, each target reaches exactly its port's backends."""
-    b = {n: backends(n) for n in ("b1", "b2", "b3", "b4")}
-    registry.write([echo_entry(
-        [{"address": "127.0.0.1", "ports": {"grpc": b["b1"].port, "grpc-second": b["b3"].port},
-          "locality": "region-a/zone-a"},
-         {"address": "127.0.0.1", "ports": {"grpc": b["b2"].port, "grpc-second": b["b4"].port},
-          "locality": "region-b/zone-b"}],
-        ports=((8080, "grpc"), (9091, "grpc-second")))])
+    write_two_port_service(registry, backends)
     fp = fastpilot_factory(registry)
 
     t1, t2 = f"xds:///{HOST}:8080", f"xds:///{HOST}:9091"

@@ -249,17 +249,21 @@ class AdsStream:
                 f"expected a {short(type_url)} response, got {short(resp.type_url)}\n{self.dump()}"
         return resp
 
-    def poll(self):
-        """Every response already received, without waiting."""
-        out = []
+    def _ready(self):
+        """Yields responses already received, without waiting, until none is left (or the
+        stream has ended)."""
         while True:
             try:
                 r = self._take(0)
             except StreamEnded:
-                return out
+                return
             if r is None:
-                return out
-            out.append(r)
+                return
+            yield r
+
+    def poll(self):
+        """Every response already received, without waiting."""
+        return list(self._ready())
 
     def expect_silence(self, seconds=1.0, what="no response"):
         """Asserts that no response arrives within `seconds`."""
@@ -346,15 +350,10 @@ class EnvoyClient(AdsStream):
         """Handles (ACKs, follows) every response already received, one at a time in order
         as Envoy does; returns them."""
         out = []
-        while True:
-            try:
-                r = self._take(0)
-            except StreamEnded:
-                return out
-            if r is None:
-                return out
+        for r in self._ready():
             self.handle(r)
             out.append(r)
+        return out
 
 
 def pump_all(clients, until, timeout, settle=1.0):
