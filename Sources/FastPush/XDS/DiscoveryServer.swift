@@ -35,7 +35,6 @@ public final class DiscoveryServer: Sendable {
     private let buildLock = Mutex<UInt64>(1)
     private let connections = Mutex<[UInt64: XdsConnection]>([:])
     private let nextConnectionID = Atomic<UInt64>(0)
-    private let unknownTypeLogged = Mutex<Set<String>>([])
     private let dispatcherBox = Mutex<PushDispatcher<XdsConnection>?>(nil)
     private let draining = Atomic<Bool>(false)
     private let debouncerBox = Mutex<Debouncer?>(nil)
@@ -120,7 +119,7 @@ public final class DiscoveryServer: Sendable {
         }
         if !diff.fullChanges.isEmpty {
             metrics.inboundConfig.inc()
-            configUpdate(PushRequest(full: true, configsUpdated: diff.fullChanges.union(diff.endpointChanges),
+            configUpdate(PushRequest(full: true, configsUpdated: diff.allChanges,
                                      reason: [.service: diff.fullChanges.count]))
         } else if !diff.endpointChanges.isEmpty {
             metrics.inboundEDS.inc()
@@ -139,9 +138,12 @@ public final class DiscoveryServer: Sendable {
     /// every connection into the push queue with the same request.
     public func push(_ request: PushRequest) {
         let t0 = MonotonicClock.nanos()
-        let latest = registry
-        let ctx = buildLock.withLock { version -> PushContext in
+        // The debouncer and the EDS bypass both get here. Reading the registry and publishing
+        // under the build lock keeps versions, registry contents and the queue in one order:
+        // an older registry can never be built, or published, after a newer one.
+        let (ctx, seq) = buildLock.withLock { version -> (PushContext, UInt64) in
             version += 1
+            let latest = registry
             let old = current.withLock { $0 }
             let next: PushContext
             if request.full || request.forced {
@@ -150,28 +152,36 @@ public final class DiscoveryServer: Sendable {
                 next = old.withUpdatedEndpoints(version: version, updated: request.configsUpdated ?? [], latest: latest)
             }
             current.withLock { $0 = next }
-            return next
+            metrics.pushContextInit.observe(nanos: MonotonicClock.nanos() &- t0)
+            var r = request
+            r.push = next
+            r.start = MonotonicClock.nanos()
+            if let cu = r.configsUpdated, !cu.isEmpty { r.updatedHosts = UpdatedHosts(cu) }
+            return (next, queue.publish(r))
         }
-        metrics.pushContextInit.observe(nanos: MonotonicClock.nanos() &- t0)
         metrics.services.set(ctx.serviceCount)
-        var r = request
-        r.push = ctx
-        r.start = MonotonicClock.nanos()
-        if let cu = r.configsUpdated, !cu.isEmpty { r.updatedHosts = UpdatedHosts(cu) }
-        let conns = connections.withLock { Array($0.values) }
+        let n = enqueueEveryone(seq)
         Log.info("push", ["version": ctx.version, "full": request.full, "services": ctx.serviceCount,
-                          "connections": conns.count, "reason": request.reasonSummary,
+                          "connections": n, "reason": request.reasonSummary,
                           "configs": request.configsUpdated?.count ?? 0])
-        let seq = queue.publish(r)
-        for c in conns { queue.enqueue(c, published: seq) }
     }
 
     /// Pushes the current PushContext to everyone (Istio's /debug/adsz?push=true).
     public func pushAll(reason: TriggerReason) {
-        var r = PushRequest(full: true, forced: true, reason: [reason: 1], start: MonotonicClock.nanos(), push: pushContext)
-        r.configsUpdated = []
-        let seq = queue.publish(r)
-        for c in connections.withLock({ Array($0.values) }) { queue.enqueue(c, published: seq) }
+        let seq = buildLock.withLock { _ -> UInt64 in
+            var r = PushRequest(full: true, forced: true, reason: [reason: 1], start: MonotonicClock.nanos(), push: pushContext)
+            r.configsUpdated = []
+            return queue.publish(r)
+        }
+        enqueueEveryone(seq)
+    }
+
+    /// Every connection into the push queue for the published request `seq`.
+    @discardableResult
+    private func enqueueEveryone(_ seq: UInt64) -> Int {
+        let conns = connections.withLock { Array($0.values) }
+        for c in conns { queue.enqueue(c, published: seq) }
+        return conns.count
     }
 
     // MARK: connections
@@ -198,9 +208,12 @@ public final class DiscoveryServer: Sendable {
     /// Reads one DiscoveryRequest by the SotW rules and answers it on the stream if needed.
     public func process(_ request: DiscoveryRequest, on conn: XdsConnection) -> RequestOutcome {
         guard let type = XdsType(typeURL: request.typeURL) else {
-            let first = unknownTypeLogged.withLock { $0.insert(request.typeURL).inserted }
-            if first { Log.warn("ads_unknown_type", ["peer": conn.peer, "type_url": request.typeURL]) }
-            return .close(GRPCStatus(.invalidArgument, "unknown type_url \"\(request.typeURL)\": fastpilot serves CDS, EDS, LDS and RDS"))
+            // The client's text goes into a log line and a trailer: a bounded prefix of it.
+            let shown = LogLimiter.clip(request.typeURL)
+            if let dropped = LogLimiter.unknownType.admit() {
+                Log.warn("ads_unknown_type", ["peer": conn.peer, "type_url": shown, "suppressed": dropped])
+            }
+            return .close(GRPCStatus(.invalidArgument, "unknown type_url \"\(shown)\": fastpilot serves CDS, EDS, LDS and RDS"))
         }
         var initialized = false
         var added: SubscriptionSet?
