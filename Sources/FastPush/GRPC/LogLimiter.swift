@@ -31,4 +31,12 @@ public final class LogLimiter: Sendable {
     static let unimplemented = LogLimiter(perSecond: 10)
     static let streamRejected = LogLimiter(perSecond: 10)
     static let sendTimeout = LogLimiter(perSecond: 10)
+    static let unknownType = LogLimiter(perSecond: 10)
+    static let acceptFailed = LogLimiter(perSecond: 1)
+    static let connectionRefused = LogLimiter(perSecond: 1)
+
+    /// A client-supplied string as we repeat it: at most `limit` characters.
+    static func clip(_ s: String, limit: Int = 200) -> String {
+        s.utf8.count <= limit ? s : String(s.prefix(limit)) + "…"
+    }
 }

@@ -69,10 +69,8 @@ public final class FastPilotServer: Sendable {
         gc.socketSendBuffer = options.socketSendBuffer
         gc.sendTimeoutNanos = options.sendTimeoutNanos
         discovery.start()
-        grpc = try GRPCServer(group: group, config: gc, onSendTimeout: { metrics.writeTimeouts.inc() }) { [group] in
-            // Called on the accepting connection's loop.
-            let loop = group.loops.first { $0.inEventLoop } ?? group.loops[0]
-            return ADSService(server: discovery, loop: loop)
+        grpc = try GRPCServer(group: group, config: gc, onSendTimeout: { metrics.writeTimeouts.inc() }) { loop in
+            ADSService(server: discovery, loop: loop)
         }
         var ac = AdminConfig()
         ac.host = options.adminHost

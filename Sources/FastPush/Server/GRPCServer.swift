@@ -25,17 +25,16 @@ public struct GRPCServerConfig: Sendable {
 public final class GRPCServer: Sendable {
     public let group: EventLoopGroup
     public let config: GRPCServerConfig
-    let service: @Sendable () -> any GRPCService
+    /// Called on a connection's loop thread, with that loop, for each new connection (services
+    /// are loop-confined).
+    let service: @Sendable (any IOLoop) -> any GRPCService
     public let port: UInt16
     let listenFD: Int32
     private let connections = Atomic<Int>(0)
-    private let refusedLogged = Atomic<UInt64>(0)
-
-    /// `service` is called on a loop thread for each new connection (services are loop-confined).
     let onSendTimeout: @Sendable () -> Void
 
     public init(group: EventLoopGroup, config: GRPCServerConfig, onSendTimeout: @escaping @Sendable () -> Void = {},
-                service: @escaping @Sendable () -> any GRPCService) throws {
+                service: @escaping @Sendable (any IOLoop) -> any GRPCService) throws {
         self.group = group
         self.config = config
         self.service = service
@@ -111,11 +110,15 @@ public final class GRPCServer: Sendable {
 
     private func accepted(_ fd: Int32) {
         guard fd >= 0 else {
-            rateLimitedLog("accept_failed", ["errno": -fd, "error": String(cString: strerror(-fd))])
+            if let dropped = LogLimiter.acceptFailed.admit() {
+                Log.warn("accept_failed", ["errno": -fd, "error": String(cString: strerror(-fd)), "suppressed": dropped])
+            }
             return
         }
         if connections.load(ordering: .relaxed) >= config.maxConnections {
-            rateLimitedLog("connection_refused", ["reason": "max_connections", "limit": config.maxConnections])
+            if let dropped = LogLimiter.connectionRefused.admit() {
+                Log.warn("connection_refused", ["reason": "max_connections", "limit": config.maxConnections, "suppressed": dropped])
+            }
             close(fd)
             return
         }
@@ -124,20 +127,11 @@ public final class GRPCServer: Sendable {
         Socket.setSendBuffer(fd, bytes: config.socketSendBuffer)
         let loop = group.next()
         loop.execute { [self] in
-            let handler = GRPCServerChannelHandler(service: self.service(), settings: self.config.h2,
+            let handler = GRPCServerChannelHandler(service: self.service(loop), settings: self.config.h2,
                                                    maxMessageSize: self.config.maxMessageSize)
             let peer = Socket.peerName(fd)
             handler.onInactive = { [self] in self.connections.wrappingAdd(-1, ordering: .relaxed) }
             _ = loop.register(fd: fd, peer: peer, handler: handler)
-        }
-    }
-
-    /// One line per second at most for floods of the same event.
-    private func rateLimitedLog(_ event: String, _ fields: KeyValuePairs<String, Any>) {
-        let now = MonotonicClock.nanos()
-        let last = refusedLogged.load(ordering: .relaxed)
-        if now &- last > 1_000_000_000, refusedLogged.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged {
-            Log.warn(event, fields)
         }
     }
 }

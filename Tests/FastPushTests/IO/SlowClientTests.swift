@@ -59,7 +59,7 @@ import Glibc
         cfg.sendTimeoutNanos = timeoutNanos
         cfg.socketSendBuffer = 64 * 1024
         let timeouts = SharedCounter()
-        let server = try GRPCServer(group: group, config: cfg, onSendTimeout: { timeouts.value.wrappingAdd(1, ordering: .relaxed) }) {
+        let server = try GRPCServer(group: group, config: cfg, onSendTimeout: { timeouts.value.wrappingAdd(1, ordering: .relaxed) }) { _ in
             FloodService()
         }
         return (group, server, timeouts)

@@ -47,7 +47,7 @@ import Synchronization
         var cfg = GRPCServerConfig()
         cfg.host = "127.0.0.1"
         cfg.port = 0
-        let server = try GRPCServer(group: group, config: cfg) { EchoService() }
+        let server = try GRPCServer(group: group, config: cfg) { _ in EchoService() }
         #expect(server.port != 0)
 
         let results = (0..<20).map { _ in Result() }

@@ -270,6 +270,11 @@ import Testing
         r.node = c.node
         guard case let .close(status) = server.process(r, on: c.conn) else { Issue.record("not closed"); return }
         #expect(status.code == .invalidArgument && status.message.contains("unknown type_url"))
+        // A huge type_url is not repeated whole in the status (nor kept by the server).
+        r.typeURL = String(repeating: "x", count: 1 << 20)
+        let c3 = TestClient(server)
+        guard case let .close(s3) = server.process(r, on: c3.conn) else { Issue.record("not closed"); return }
+        #expect(s3.code == .invalidArgument && s3.message.utf8.count < 400)
         var noNode = DiscoveryRequest()
         noNode.typeURL = XdsType.cds.typeURL
         let c2 = TestClient(server)
