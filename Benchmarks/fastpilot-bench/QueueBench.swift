@@ -34,7 +34,6 @@ enum QueueBench {
         var out: [Sample] = []
         let perProducer = short ? 200_000 : 1_000_000
         let conns = (0..<connections).map { _ in Conn() }
-        let rows: [[String]] = []
         for producers in [1, 2, 4] {
             let ring = Harness.run("ring    P=\(producers)", unit: "ops/s", reps: short ? 3 : 5) {
                 let q = PushQueue<Conn>(capacity: connections)
@@ -54,7 +53,6 @@ enum QueueBench {
             out.append(Sample(name: "PushQueue mutex+cond (baseline), \(producers) producer(s)", unit: "enqueues/s", values: mutex.values))
             out.append(Sample(name: "PushQueue ring / baseline, \(producers) producer(s)", unit: "x", values: [ring.median / mutex.median]))
         }
-        _ = rows
         return out
     }
 

@@ -26,17 +26,11 @@ public final class SharedBytes: @unchecked Sendable {
         self.init(takingOwnershipOf: p, count: n)
     }
 
-    public convenience init(_ string: String) {
-        self.init(Array(string.utf8))
-    }
-
     deinit { free(UnsafeMutableRawPointer(mutating: base)) }
 
     public var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
     public var array: [UInt8] { Array(buffer) }
-
-    public static let empty = SharedBytes([UInt8]())
 }
 
 /// A window into `SharedBytes`.

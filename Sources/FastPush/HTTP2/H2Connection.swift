@@ -201,7 +201,6 @@ public final class H2Connection {
         return Int(code) < names.count ? names[Int(code)] : "0x" + String(code, radix: 16)
     }
 
-    public var wantsWrite: Bool { nghttp2_session_want_write(session) != 0 }
     /// Neither side has anything more to say (after GOAWAY, or a fatal error).
     public var isFinished: Bool { nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 }
     public var openStreamCount: Int { streams.count }
@@ -297,7 +296,6 @@ public final class H2Connection {
         onNeedsFlush?()
     }
 
-    public func pendingBytes(streamID: Int32) -> Int { streams[streamID]?.pendingBytes ?? 0 }
     public func queuedMessages(streamID: Int32) -> Int {
         guard let s = streams[streamID] else { return 0 }
         return s.messages.count - s.messageHead

@@ -13,11 +13,6 @@ enum H2Memory {
     static let header = 16
     static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
 
-    nonisolated(unsafe) static let allocator: UnsafeMutablePointer<nghttp2_mem> = {
-        let m = UnsafeMutablePointer<nghttp2_mem>.allocate(capacity: 1)
-        m.initialize(to: counting(nil))
-        return m
-    }()
 
     /// An allocator whose blocks add their usable size to `*counter` while they live (nil: no
     /// count). nghttp2 copies the struct into the session, so each session can have its own

@@ -9,15 +9,12 @@ public final class PushContext: Sendable {
     /// Encoded resources and response bodies of this version, built once and shared by every
     /// connection (see ResponseCache).
     public let cache: PushCaches
-    /// Monotonic nanoseconds when it was built.
-    public let createdAt: UInt64
     private let views: Mutex<[String: NamespaceView]>
 
     public init(version: UInt64, registry: RegistrySnapshot) {
         self.version = version
         self.registry = registry
         self.cache = PushCaches()
-        self.createdAt = MonotonicClock.nanos()
         self.views = Mutex([:])
     }
 
@@ -25,7 +22,6 @@ public final class PushContext: Sendable {
         self.version = version
         self.registry = registry
         self.cache = cache
-        self.createdAt = MonotonicClock.nanos()
         self.views = Mutex(views)
     }
 

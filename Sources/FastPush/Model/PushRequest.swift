@@ -152,15 +152,6 @@ public struct PushRequest: Sendable {
         return a.copyMerge(b)
     }
 
-    /// Only a client request (reason == {proxyrequest}).
-    public var isRequest: Bool { reason?.count == 1 && reason?[.proxyrequest] != nil }
-
-    /// Whether every updated key is of `kind` (and there is at least one).
-    public func onlyHasConfigs(of kind: ConfigKey.Kind) -> Bool {
-        guard let cu = configsUpdated, !cu.isEmpty else { return false }
-        return cu.allSatisfy { $0.kind == kind }
-    }
-
     public var reasonSummary: String {
         guard let reason, !reason.isEmpty else { return "none" }
         return reason.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")

@@ -36,7 +36,4 @@ public final class PushDone: Sendable {
         freeSlot()
         return true
     }
-
-    public var hasFired: Bool { fired.load(ordering: .acquiring) }
-    public var slotIsReleased: Bool { slotReleased.load(ordering: .acquiring) }
 }

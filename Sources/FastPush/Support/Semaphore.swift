@@ -41,10 +41,4 @@ public final class Semaphore: @unchecked Sendable {
     }
 
     public func tryWait() -> Bool { sem_trywait(sem) == 0 }
-
-    public var value: Int {
-        var v: Int32 = 0
-        sem_getvalue(sem, &v)
-        return Int(v)
-    }
 }

@@ -5,7 +5,6 @@ public struct Proxy: Sendable {
     public let cluster: String
     public let locality: Locality
     public let userAgent: String
-    public let clientFeatures: [String]
 
     public init(node: Node, defaultNamespace: String = "default") {
         id = node.id
@@ -14,7 +13,6 @@ public struct Proxy: Sendable {
         let l = node.locality
         locality = Locality(region: l?.region ?? "", zone: l?.zone ?? "", subZone: l?.subZone ?? "")
         userAgent = node.userAgentVersion.isEmpty ? node.userAgentName : "\(node.userAgentName) \(node.userAgentVersion)"
-        clientFeatures = node.clientFeatures
     }
 
     /// Istio's rules: metadata NAMESPACE, else the node id convention

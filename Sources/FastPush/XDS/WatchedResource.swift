@@ -137,6 +137,4 @@ public struct Watches: Sendable, ExpressibleByDictionaryLiteral {
             }
         }
     }
-
-    public var types: [XdsType] { XdsType.allCases.filter { self[$0] != nil } }
 }

@@ -8,7 +8,6 @@ public struct XdsResponse: Sendable {
     public let full: Bool
     /// Answers a request: sent even when identical to the last response on the stream.
     public let forced: Bool
-    public let incremental: Bool
 
     public init(type: XdsType, version: UInt64, body: EncodedBody, full: Bool, forced: Bool) {
         self.type = type
@@ -16,6 +15,5 @@ public struct XdsResponse: Sendable {
         self.body = body
         self.full = full
         self.forced = forced
-        self.incremental = !full
     }
 }

@@ -60,7 +60,6 @@ import Synchronization
                 _ = loop.register(fd: fd, peer: "server", handler: h)
                 let delegate = Call(r, expect: 2)
                 let call = h.grpc.startCall(path: "/test.Echo/Echo", delegate: delegate)!
-                call.userData = delegate  // the call holds its delegate weakly
                 call.send(bytes: Array("msg-\(i)".utf8))
                 call.send(bytes: big)
             }

@@ -14,7 +14,6 @@ public final class GRPCClientCall {
     var deframer: GRPCDeframer
     public internal(set) var ended = false
     var status: GRPCStatus?
-    public var userData: AnyObject?
 
     init(id: Int32, connection: GRPCClientConnection, maxMessageSize: Int) {
         self.id = id
@@ -62,8 +61,6 @@ public final class GRPCClientConnection: H2ConnectionDelegate {
         self.maxMessageSize = maxMessageSize
         h2.delegate = self
     }
-
-    public var callCount: Int { calls.count }
 
     public func startCall(path: String, delegate: any GRPCClientCallDelegate) -> GRPCClientCall? {
         let id = h2.submitRequest(headers: [

@@ -51,8 +51,4 @@ public final class GRPCServerStream {
         isFinished = true
         connection.h2.finish(streamID: id, trailers: status.trailers)
     }
-
-    /// Messages and bytes queued on this stream and not yet handed to the socket.
-    public var queuedMessages: Int { connection.h2.queuedMessages(streamID: id) }
-    public var queuedBytes: Int { connection.h2.pendingBytes(streamID: id) }
 }

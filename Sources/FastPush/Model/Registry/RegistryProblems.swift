@@ -7,7 +7,6 @@ struct RegistryProblems {
     private(set) var warnings: [String] = []
 
     var isEmpty: Bool { problems.isEmpty && omitted == 0 }
-    var count: Int { problems.count + omitted }
 
     mutating func add(object: String?, field: String?, _ message: String) {
         if problems.count < RegistryError.maxProblems {
