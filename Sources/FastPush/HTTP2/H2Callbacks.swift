@@ -143,12 +143,8 @@ enum H2Callbacks {
         let n = UnsafeRawBufferPointer(start: name, count: namelen)
         func v() -> String { String(decoding: UnsafeRawBufferPointer(start: value, count: valuelen), as: UTF8.self) }
         switch namelen {
-        case 2 where equal(n, "te"): s.head.te = v()
         case 5 where equal(n, ":path"): s.head.path = v()
         case 7 where equal(n, ":method"): s.head.method = v()
-        case 7 where equal(n, ":scheme"): s.head.scheme = v()
-        case 10 where equal(n, ":authority"): s.head.authority = v()
-        case 10 where equal(n, "user-agent"): s.head.userAgent = v()
         case 7 where equal(n, ":status"): s.head.status = v()
         case 11 where equal(n, "grpc-status"): s.head.grpcStatus = v()
         case 12 where equal(n, "content-type"): s.head.contentType = v()

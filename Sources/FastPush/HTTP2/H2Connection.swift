@@ -1,19 +1,15 @@
 import CNghttp2
 
 /// The pseudo-headers and the few regular headers gRPC needs, from one header block
-/// (a request, a response, or trailers).
+/// (a request, a response, or trailers). Kept for the stream's life: only what is read.
 public struct H2Head: Sendable {
     public var method = ""
     public var path = ""
-    public var scheme = ""
-    public var authority = ""
     public var status = ""
     public var contentType = ""
-    public var te = ""
     public var grpcEncoding = ""
     public var grpcStatus = ""
     public var grpcMessage = ""
-    public var userAgent = ""
     /// Bytes of the header block as RFC 7541 counts them (name + value + 32 per field).
     public var listSize = 0
     public init() {}
