@@ -29,20 +29,11 @@ public final class PushContext: Sendable {
     /// their endpoints from `latest`; nothing else is rebuilt. Non-EDS caches are shared, EDS
     /// entries of untouched services are carried over.
     public func withUpdatedEndpoints(version: UInt64, updated: Set<ConfigKey>, latest: RegistrySnapshot) -> PushContext {
-        var hosts = Set<ServiceID>()
-        var services = registry.services
-        for (i, s) in services.enumerated() {
-            let id = ServiceID(s)
-            guard updated.contains(where: { $0.name == s.hostname && $0.namespace == s.namespace }),
-                  let now = latest.service(namespace: s.namespace, hostname: s.hostname) else { continue }
-            services[i].endpoints = now.endpoints
-            hosts.insert(id)
-        }
-        let snapshot = RegistrySnapshot(services: services, warnings: registry.warnings)
+        let (snapshot, hosts) = registry.replacingEndpoints(of: updated, from: latest)
         // Visibility does not depend on endpoints: the views (and the caches keyed by them) carry
         // over. Generators read endpoints from the registry, never from a view.
         return PushContext(version: version, registry: snapshot,
-                           cache: cache.carryingOver(exceptEndpointsOf: Set(hosts.map(\.hostname))),
+                           cache: cache.carryingOver(exceptEndpointsOf: hosts),
                            views: views.withLock { $0 })
     }
 

@@ -55,7 +55,10 @@ public final class DiscoveryServer: Sendable {
         let dispatcher = PushDispatcher(queue: queue, throttle: config.pushThrottle, workers: config.pushWorkers,
                                         onDequeue: { [metrics] r in
             metrics.proxyQueueTime.observe(nanos: MonotonicClock.nanos() &- r.start)
-            for (reason, n) in r.reason ?? ReasonStats() { metrics.pushTriggers[reason]?.inc(n) }
+            // Once per dequeued connection: by subscript, without the iterator's array.
+            if let stats = r.reason {
+                for reason in TriggerReason.allCases { if let n = stats[reason] { metrics.pushTriggers[reason]?.inc(n) } }
+            }
         }) { [self] jobs in
             var deliveries = DeliveryBatch()
             for job in jobs { pushConnection(job.item, job.request, done: job.done, into: &deliveries) }
@@ -309,13 +312,14 @@ public final class DiscoveryServer: Sendable {
     private func respond(_ type: XdsType, conn: XdsConnection, proxy: Proxy, only: SubscriptionSet? = nil) {
         let push = pushContext
         let start = MonotonicClock.nanos()
-        conn.saw(push, view: push.view(for: proxy.namespace))
+        let view = push.view(for: proxy.namespace)
+        conn.saw(push, view: view)
         guard var watch = conn.state.withLock({ $0.watched[type] }) else { return }
         if let only {
             watch.names = only
         }
         let request = PushRequest(full: true, forced: true, reason: [.proxyrequest: 1], start: start, push: push)
-        let ctx = GeneratorContext(proxy: proxy, watch: watch, request: request, push: push, forRequest: true, partial: only != nil)
+        let ctx = GeneratorContext(proxy: proxy, watch: watch, request: request, push: push, forRequest: true, partial: only != nil, view: view)
         guard let r = Generators.generate(type, ctx) else { return }
         record(r, since: start)
         conn.deliver([r], done: nil)
@@ -357,8 +361,7 @@ public final class DiscoveryServer: Sendable {
                 responses.append(r)
             }
         }
-        conn.saw(push, view: view)
-        conn.state.withLock { $0.pushes += 1 }
+        conn.saw(push, view: view, pushed: true)
         guard !responses.isEmpty else { done(); return }
         let queued = request.start
         let metrics = self.metrics

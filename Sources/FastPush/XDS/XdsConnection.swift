@@ -39,9 +39,10 @@ public final class XdsConnection: PushQueueItem, Sendable {
     public var proxy: Proxy? { state.withLock { $0.proxy } }
     public var snapshot: State { state.withLock { $0 } }
 
-    /// Records the snapshot the proxy now has (never an older one).
-    func saw(_ push: PushContext, view: NamespaceView) {
+    /// Records the snapshot the proxy now has (never an older one), and counts a push.
+    func saw(_ push: PushContext, view: NamespaceView, pushed: Bool = false) {
         state.withLock { st in
+            if pushed { st.pushes += 1 }
             if st.lastPushVersion < push.version {
                 st.lastPushVersion = push.version
                 st.lastView = view

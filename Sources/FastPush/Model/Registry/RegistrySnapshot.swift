@@ -23,6 +23,26 @@ public struct RegistrySnapshot: Sendable, Equatable, CustomStringConvertible {
         self.index = index
     }
 
+    private init(sorted services: [Service], warnings: [String], index: [ServiceID: Int]) {
+        self.services = services
+        self.warnings = warnings
+        self.index = index
+    }
+
+    /// The same services, in the same order, with the endpoints of those named in `keys` taken
+    /// from `latest`; also the hostnames that changed. Nothing is re-sorted or re-indexed.
+    func replacingEndpoints(of keys: Set<ConfigKey>, from latest: RegistrySnapshot) -> (RegistrySnapshot, Set<String>) {
+        var services = self.services
+        var hosts = Set<String>()
+        for key in keys {
+            let id = ServiceID(namespace: key.namespace, hostname: key.name)
+            guard let i = index[id], let now = latest.service(namespace: id.namespace, hostname: id.hostname) else { continue }
+            services[i].endpoints = now.endpoints
+            hosts.insert(id.hostname)
+        }
+        return (RegistrySnapshot(sorted: services, warnings: warnings, index: index), hosts)
+    }
+
     public func service(namespace: String, hostname: String) -> Service? {
         index[ServiceID(namespace: namespace, hostname: hostname)].map { services[$0] }
     }
