@@ -3,18 +3,7 @@
 
 extension DiscoveryRequest: ProtoDecodable, ProtoEncodable {
     public init(reading r: inout ProtoReader) throws(ProtoDecodingError) {
-        self.init()
-        while let (field, _) = try r.next() {
-            switch field {
-            case 1: versionInfo = try r.stringField()
-            case 2: node = try r.messageField(Node.self)
-            case 3: resourceNames.append(try r.stringField())
-            case 4: typeURL = try r.stringField()
-            case 5: responseNonce = try r.stringField()
-            case 6: errorDetail = try r.messageField(RPCStatus.self)
-            default: try r.skipField()
-            }
-        }
+        try self.init(reading: &r, deferringNames: false)
     }
 
     public var protoSize: Int {
@@ -42,28 +31,39 @@ extension DiscoveryRequest {
     /// repeats its subscription, and comparing digests spares decoding (and allocating) every
     /// name of every ACK. `decodeDeferredNames()` decodes them when they did change.
     public init(decodingDeferringNames buffer: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
-        self.init()
         var r = ProtoReader(buffer)
+        try self.init(reading: &r, deferringNames: true)
+    }
+
+    /// The one decoder; only field 3 differs between the two ways in.
+    private init(reading r: inout ProtoReader, deferringNames: Bool) throws(ProtoDecodingError) {
+        self.init()
         var wire: [UInt8] = []
         while let (field, wt) = try r.next() {
             switch field {
             case 1: versionInfo = try r.stringField()
             case 2: node = try r.messageField(Node.self)
-            case 3:
+            case 3 where deferringNames:
                 guard wt == .lengthDelimited else { throw .wrongWireType(field: 3, expected: .lengthDelimited, actual: wt) }
                 let bytes = try r.readLengthDelimited()
                 wire.append(0x1A)  // kept as field 3 entries, so the normal reader decodes them
-                Self.appendVarint(UInt64(bytes.count), to: &wire)
+                withUnsafeTemporaryAllocation(byteCount: 10, alignment: 1) { tmp in
+                    let n = ProtoWriter.storeVarint(UInt64(bytes.count), at: tmp.baseAddress!)
+                    wire.append(contentsOf: UnsafeRawBufferPointer(rebasing: tmp[..<n]))
+                }
                 wire.append(contentsOf: bytes)
+            case 3: resourceNames.append(try r.stringField())
             case 4: typeURL = try r.stringField()
             case 5: responseNonce = try r.stringField()
             case 6: errorDetail = try r.messageField(RPCStatus.self)
             default: try r.skipField()
             }
         }
-        resourceNamesWire = wire
-        resourceNamesDigest = Self.digest(wire)
-        namesDeferred = true
+        if deferringNames {
+            resourceNamesWire = wire
+            resourceNamesDigest = Self.digest(wire)
+            namesDeferred = true
+        }
     }
 
     public mutating func decodeDeferredNames() throws(ProtoDecodingError) {
@@ -81,12 +81,6 @@ extension DiscoveryRequest {
         if let failure { throw failure }
         resourceNames = names
         namesDeferred = false
-    }
-
-    static func appendVarint(_ v: UInt64, to out: inout [UInt8]) {
-        var v = v
-        while v >= 0x80 { out.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
-        out.append(UInt8(v))
     }
 
     /// A fast 64-bit digest (word-at-a-time multiply/xor-shift) for change detection only.
