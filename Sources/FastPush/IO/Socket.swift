@@ -142,8 +142,9 @@ public enum Socket {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    /// A non-blocking connect; completes later (EINPROGRESS) and is detected on first write/read.
-    public static func connect(host: String, port: UInt16, sourceHost: String? = nil) throws -> Int32 {
+    /// A connected socket, non-blocking for a loop unless `nonBlocking` is false (plain
+    /// request/response clients). The connect itself blocks: on loopback it is quick.
+    public static func connect(host: String, port: UInt16, sourceHost: String? = nil, nonBlocking: Bool = true) throws -> Int32 {
         var storage = sockaddr_storage()
         let len = try fill(&storage, host: host, port: port)
         let fd = socket(Int32(storage.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -157,11 +158,9 @@ public enum Socket {
             let rc = withUnsafePointer(to: &s) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, sl) } }
             guard rc == 0 else { let e = errno; Glibc.close(fd); throw SocketError(operation: "bind \(src)", errno: e) }
         }
-        // Blocking connect on loopback is quick and keeps the setup path simple.
         let rc = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, len) } }
         guard rc == 0 else { let e = errno; Glibc.close(fd); throw SocketError(operation: "connect \(host):\(port)", errno: e) }
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        if nonBlocking { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         return fd
     }
 }

@@ -13,9 +13,8 @@ public enum HTTPClient {
 
     public static func request(_ method: String, host: String, port: UInt16, path: String, body: [UInt8] = [],
                                timeoutSeconds: Int = 10) throws -> Response {
-        let fd = try Socket.connect(host: host, port: port)
+        let fd = try Socket.connect(host: host, port: port, nonBlocking: false)
         defer { close(fd) }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

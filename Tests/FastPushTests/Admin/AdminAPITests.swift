@@ -126,9 +126,8 @@ import Glibc
         cfg.idleTimeoutNanos = 300_000_000
         let admin = try AdminServer(group: group, config: cfg, handlers: AdminHandlers(server: Fixtures.server()))
         func exchange(_ request: String) throws -> String {
-            let fd = try Socket.connect(host: "127.0.0.1", port: admin.port)
+            let fd = try Socket.connect(host: "127.0.0.1", port: admin.port, nonBlocking: false)
             defer { close(fd) }
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
             var tv = timeval(tv_sec: 5, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             _ = request.withCString { write(fd, $0, strlen($0)) }

@@ -238,8 +238,7 @@ enum IOBackendSupport {
     static func tcpPair() throws -> (server: Int32, client: Int32) {
         let (lfd, port) = try Socket.listen(host: "127.0.0.1", port: 0, backlog: 4)
         defer { close(lfd) }
-        let client = try Socket.connect(host: "127.0.0.1", port: port)
-        _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) & ~O_NONBLOCK)
+        let client = try Socket.connect(host: "127.0.0.1", port: port, nonBlocking: false)
         var tv = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var pfd = pollfd(fd: lfd, events: Int16(POLLIN), revents: 0)
