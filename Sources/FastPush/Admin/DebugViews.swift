@@ -50,11 +50,5 @@ enum DebugViews {
         return "[\(rows.joined(separator: ","))]\n"
     }
 
-    static func isoTime(_ seconds: Double) -> String {
-        var t = time_t(seconds)
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        func pad(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(tmv.tm_year + 1900)-\(pad(tmv.tm_mon + 1))-\(pad(tmv.tm_mday))T\(pad(tmv.tm_hour)):\(pad(tmv.tm_min)):\(pad(tmv.tm_sec))Z"
-    }
+    static func isoTime(_ seconds: Double) -> String { WallClock.iso8601(seconds: Int(seconds)) }
 }

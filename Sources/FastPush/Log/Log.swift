@@ -50,32 +50,12 @@ public enum Log {
         if s.isEmpty { return "\"\"" }
         var needs = false
         for u in s.utf8 where u == 0x20 || u == 0x3D || u == 0x22 || u < 0x20 { needs = true; break }
-        guard needs else { return s }
-        var out = "\""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if ch.value < 0x20 { out += "\\u{\(String(ch.value, radix: 16))}" } else { out.unicodeScalars.append(ch) }
-            }
-        }
-        return out + "\""
+        return needs ? JSONText.quote(s) : s
     }
 
     static func timestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        var t = time_t(ts.tv_sec)
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        func pad(_ v: Int32, _ w: Int) -> String {
-            let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s
-        }
-        let ms = Int32(ts.tv_nsec / 1_000_000)
-        return "\(pad(tmv.tm_year + 1900, 4))-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T"
-            + "\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2)).\(pad(ms, 3))Z"
+        return WallClock.iso8601(seconds: Int(ts.tv_sec), millis: Int(ts.tv_nsec / 1_000_000))
     }
 }
