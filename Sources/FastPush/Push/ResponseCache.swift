@@ -7,44 +7,55 @@ public final class OnceCache<Key: Hashable & Sendable, Value: Sendable>: Sendabl
         let value = Mutex<Value?>(nil)
     }
 
-    private let cells: Mutex<[Key: Cell]>
+    /// A hit, by far the common case (every stream of a push asks for the same values), takes
+    /// one lock; only a value still being built is waited for on its own cell.
+    enum Slot: Sendable {
+        case built(Value)
+        case building(Cell)
+    }
+
+    private let slots: Mutex<[Key: Slot]>
     /// How many values were built (tests prove sharing with it; metrics report it).
     public let builds = Atomic<Int>(0)
 
     public init(seed: [Key: Value] = [:]) {
-        var cells: [Key: Cell] = [:]
-        for (k, v) in seed {
-            let c = Cell()
-            c.value.withLock { $0 = v }
-            cells[k] = c
-        }
-        self.cells = Mutex(cells)
+        slots = Mutex(seed.mapValues { .built($0) })
     }
 
     public func get(_ key: Key, build: () -> Value) -> Value {
-        let cell = cells.withLock { cells -> Cell in
-            if let c = cells[key] { return c }
+        let slot = slots.withLock { slots -> Slot in
+            if let s = slots[key] { return s }
             let c = Cell()
-            cells[key] = c
-            return c
+            slots[key] = .building(c)
+            return .building(c)
         }
-        return cell.value.withLock { v in
-            if let v { return v }
-            let built = build()
-            v = built
+        let c: Cell
+        switch slot {
+        case let .built(v): return v
+        case let .building(cell): c = cell
+        }
+        let (value, built) = c.value.withLock { v -> (Value, Bool) in
+            if let v { return (v, false) }
+            let made = build()
+            v = made
             builds.wrappingAdd(1, ordering: .relaxed)
-            return built
+            return (made, true)
         }
+        if built { slots.withLock { $0[key] = .built(value) } }
+        return value
     }
 
-    public var count: Int { cells.withLock { $0.count } }
+    public var count: Int { slots.withLock { $0.count } }
 
     /// The values built so far, for carrying into the next version.
     public func entries(where keep: (Key) -> Bool) -> [Key: Value] {
-        let all = cells.withLock { $0 }
+        let all = slots.withLock { $0 }
         var out: [Key: Value] = [:]
-        for (k, c) in all where keep(k) {
-            if let v = c.value.withLock({ $0 }) { out[k] = v }
+        for (k, slot) in all where keep(k) {
+            switch slot {
+            case let .built(v): out[k] = v
+            case let .building(c): if let v = c.value.withLock({ $0 }) { out[k] = v }
+            }
         }
         return out
     }
