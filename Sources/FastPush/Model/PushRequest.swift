@@ -90,18 +90,13 @@ public struct PushRequest: Sendable {
     /// builds a new value (inputs are shared by every connection).
     public func copyMerge(_ other: PushRequest?) -> PushRequest {
         guard let other else { return self }
-        var reason = self.reason
-        if let o = other.reason {
-            if reason == nil { reason = o } else { reason!.add(o) }
-        }
-        return PushRequest(full: full || other.full, forced: forced || other.forced,
-                           configsUpdated: Self.union(configsUpdated, other.configsUpdated),
-                           reason: reason, start: start, push: other.push)
+        var merged = self
+        merged.absorb(other)
+        return merged
     }
 
-    /// `self = self.copyMerge(other)`, without building a new value: the push queue merges
-    /// into a connection's private pending request, so in place is safe, and it keeps a
-    /// repeat enqueue free of allocations and reference-count traffic.
+    /// `self = self.copyMerge(other)` in place: the push queue merges into a connection's
+    /// private pending request. The key sets are shared whenever one side holds the other.
     public mutating func absorb(_ other: borrowing PushRequest) {
         updatedHosts = nil
         full = full || other.full
@@ -109,25 +104,8 @@ public struct PushRequest: Sendable {
         if let o = other.reason {
             if reason == nil { reason = o } else { reason!.add(o) }
         }
-        if other.configsUpdated != nil {
-            if configsUpdated == nil {
-                configsUpdated = other.configsUpdated
-            } else if !Self.contains(configsUpdated.unsafelyUnwrapped, other.configsUpdated.unsafelyUnwrapped) {
-                configsUpdated!.formUnion(other.configsUpdated.unsafelyUnwrapped)
-            }
-        }
+        if other.configsUpdated != nil { configsUpdated = Self.union(configsUpdated, other.configsUpdated) }
         if push !== other.push { push = other.push }
-    }
-
-    @inline(__always)
-    static func contains(_ a: Set<ConfigKey>, _ b: Set<ConfigKey>) -> Bool {
-        if b.count > a.count { return false }
-        var i = b.startIndex
-        while i != b.endIndex {
-            if !a.contains(b[i]) { return false }
-            i = b.index(after: i)
-        }
-        return true
     }
 
     /// A new set only when neither side already holds the other: a repeat enqueue of the same
