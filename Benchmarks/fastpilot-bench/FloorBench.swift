@@ -11,21 +11,11 @@ enum FloorBench {
     /// Returns the median seconds over `reps` rounds on the same N connected sockets.
     static func measure(sockets n: Int, bytes: Int, reps: Int = 5) throws -> Sample {
         // The sink: this same binary, in another process, reading everything.
-        let (listenFD, port) = try Socket.listen(host: "127.0.0.1", port: 0)
         var toSink: [Int32] = [-1, -1], fromSink: [Int32] = [-1, -1]
         pipe(&toSink); pipe(&fromSink)
-        let exe = String(cString: realpath("/proc/self/exe", nil))
-        var pid: pid_t = 0
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_adddup2(&actions, toSink[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, fromSink[1], 1)
-        let args = [exe, "floor-sink", String(port), String(n), String(bytes)]
-        var cargs = args.map { strdup($0) } + [nil]
-        defer { for p in cargs { free(p) } }
-        guard posix_spawn(&pid, exe, &actions, nil, &cargs, environ) == 0 else { throw SocketError(operation: "spawn sink", errno: errno) }
+        let pid = try ScaleBench.spawn("\(ScaleBench.binDir)/fastpilot-bench", ["floor-sink", String(n), String(bytes)],
+                                       dups: [(toSink[0], 0), (fromSink[1], 1)])
         close(toSink[0]); close(fromSink[1])
-        close(listenFD)
         defer {
             close(toSink[1]); close(fromSink[0])
             var st: Int32 = 0
@@ -79,10 +69,10 @@ enum FloorBench {
         return Sample(name: "floor", unit: "s", values: Array(values.dropFirst()))
     }
 
-    /// `fastpilot-bench floor-sink PORT N BYTES`: accepts N sockets, then per round reads
-    /// N×BYTES with io_uring and reports on stdout.
+    /// `fastpilot-bench floor-sink N BYTES`: listens on a port of its own (written to stdout),
+    /// accepts N sockets, then per round reads N×BYTES with io_uring and reports on stdout.
     static func sink(_ args: [String]) -> Never {
-        let n = Int(args[1])!, bytes = Int(args[2])!
+        let n = Int(args[0])!, bytes = Int(args[1])!
         let (lfd, port) = try! Socket.listen(host: "0.0.0.0", port: 0, backlog: 4096)
         var p = port
         _ = write(1, &p, 2)

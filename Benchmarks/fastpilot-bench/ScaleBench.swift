@@ -101,12 +101,18 @@ enum ScaleBench {
         throw SocketError(operation: "server not ready on :\(port)", errno: ETIMEDOUT)
     }
 
-    static func spawn(_ path: String, _ args: [String], stdout: String) throws -> pid_t {
+    /// Starts `path`: stdout and stderr into the file `stdout`, or else descriptors duplicated
+    /// as `dups` says (from, to).
+    static func spawn(_ path: String, _ args: [String], stdout: String? = nil, dups: [(Int32, Int32)] = []) throws -> pid_t {
         var pid: pid_t = 0
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let stdout {
+            posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        for (from, to) in dups { posix_spawn_file_actions_adddup2(&actions, from, to) }
         var cargs = ([path] + args).map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         let rc = posix_spawn(&pid, path, &actions, nil, &cargs, environ)

@@ -31,8 +31,7 @@ enum SoakBench {
             var i = 0
             func seconds(_ s: String) -> Int {
                 if let n = Int(s) { return n }
-                if s.hasSuffix("m"), let n = Int(s.dropLast()) { return n * 60 }
-                if s.hasSuffix("s"), let n = Int(s.dropLast()) { return n }
+                if let ns = DurationText.nanos(s) { return Int(ns / 1_000_000_000) }
                 print("soak: cannot read the duration '\(s)' (use 600, 600s or 10m)")
                 exit(2)
             }
