@@ -8,25 +8,22 @@ enum ProtoBench {
         let snapshot = try ServiceEntryParser.parse(Array(ScaleBench.registry(services: 100, endpoints: 10).utf8), source: "bench")
         let services = snapshot.services
         let reps = short ? 3 : 5
-        // Encode: every resource of the set, wrapped in Any (what generators build once per version).
+        // Encode: every resource of the set, wrapped in Any (what generators build once per version;
+        // the assignments come from the EDS generator's own builder).
         func encodeAll() -> Int {
             var bytes = 0
             for s in services {
                 let p = s.ports[0]
-                let name = "outbound|\(p.number)||\(s.hostname)"
+                let name = ResourceNames.outboundCluster(port: p.number, host: s.hostname)
+                let route = ResourceNames.grpcRoute(host: s.hostname, port: p.number)
                 bytes += EnvoyCluster(name: name, edsServiceName: name, connectTimeoutMillis: 10_000).encodeAny().count
-                var byLocality: [Locality: [EnvoyLbEndpoint]] = [:]
-                for e in s.endpoints { byLocality[e.locality, default: []].append(EnvoyLbEndpoint(address: e.address, port: p.number, healthy: true)) }
-                let localities = byLocality.keys.sorted().map {
-                    EnvoyLocalityEndpoints(region: $0.region, zone: $0.zone, subZone: $0.subZone, weight: UInt32(byLocality[$0]!.count), priority: 0, endpoints: byLocality[$0]!)
-                }
-                bytes += EnvoyClusterLoadAssignment(clusterName: name, localities: localities).encodeAny().count
-                bytes += EnvoyAPIListener(name: "\(s.hostname):\(p.number)", connectionManager: EnvoyHttpConnectionManager(
-                    statPrefix: s.hostname, routeConfigName: "\(s.hostname):\(p.number)")).encodeAny().count
+                bytes += EDSGenerator.loadAssignment(name: name, service: s, port: p).encodeAny().count
+                bytes += EnvoyAPIListener(name: route, connectionManager: EnvoyHttpConnectionManager(
+                    statPrefix: s.hostname, routeConfigName: route)).encodeAny().count
             }
             let vhosts = services.map { s in
                 EnvoyVirtualHost(name: "\(s.hostname):8080", domains: [s.hostname, "\(s.hostname):8080"],
-                                 routes: [EnvoyRoute(prefix: "", cluster: "outbound|8080||\(s.hostname)")])
+                                 routes: [EnvoyRoute(prefix: "", cluster: ResourceNames.outboundCluster(port: 8080, host: s.hostname))])
             }
             bytes += EnvoyRouteConfiguration(name: "8080", virtualHosts: vhosts).encodeAny().count
             return bytes
@@ -43,7 +40,7 @@ enum ProtoBench {
         ack.typeURL = EnvoyTypeURL.clusterLoadAssignment
         ack.versionInfo = "42"
         ack.responseNonce = "4242"
-        ack.resourceNames = services.map { "outbound|8080||\($0.hostname)" }
+        ack.resourceNames = services.map { ResourceNames.outboundCluster(port: 8080, host: $0.hostname) }
         let ackBytes = ack.encode()
         let decReq = Harness.run("decode DiscoveryRequest (EDS ACK, 100 names, \(ackBytes.count) B)", unit: "MB/s", reps: reps) {
             let n = short ? 20_000 : 50_000
@@ -57,7 +54,7 @@ enum ProtoBench {
         }
         // The EDS response a client receives (100 assignments of 10 endpoints), decoded fully.
         let eds = services.map { s -> EncodedResource in
-            let name = "outbound|8080||\(s.hostname)"
+            let name = ResourceNames.outboundCluster(port: 8080, host: s.hostname)
             let eps = s.endpoints.map { EnvoyLbEndpoint(address: $0.address, port: 8080, healthy: true) }
             return EncodedResource(name: name, any: EnvoyClusterLoadAssignment(clusterName: name, localities: [
                 EnvoyLocalityEndpoints(region: "bench", zone: "zone-0", weight: UInt32(eps.count), priority: 0, endpoints: eps)]).encodeAny())

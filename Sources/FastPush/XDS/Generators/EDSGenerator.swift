@@ -1,7 +1,7 @@
 /// ClusterLoadAssignments, shaped for what gRPC's xDS client accepts: endpoints grouped by
 /// locality (one entry per locality), no duplicate address:port, every weight > 0, and all
 /// localities at priority 0 (priorities must be contiguous).
-enum EDSGenerator {
+public enum EDSGenerator {
     static func generate(_ c: GeneratorContext) -> XdsResponse? {
         var partial: UpdatedHosts?
         if !c.forRequest && !c.request.forced && !c.watch.needsComplete, let cu = c.request.configsUpdated, !cu.isEmpty {
@@ -33,7 +33,7 @@ enum EDSGenerator {
         return c.response(.eds, body, full: partial == nil)
     }
 
-    static func loadAssignment(name: String, service: Service, port: ServicePort) -> EnvoyClusterLoadAssignment {
+    public static func loadAssignment(name: String, service: Service, port: ServicePort) -> EnvoyClusterLoadAssignment {
         var byLocality: [Locality: [EnvoyLbEndpoint]] = [:]
         var seen = Set<String>()
         for e in service.endpoints {
