@@ -20,12 +20,11 @@ public struct EnvoyLbEndpoint: Sendable, Equatable {
         self.init(address: address, port: port, healthStatus: healthy ? .healthy : .unhealthy, weight: weight)
     }
 
-    // port_value is a oneof member: written even when 0.
-    var socketAddressSize: Int { ProtoSize.string(2, address) + ProtoSize.tag(3) + ProtoSize.varint(UInt64(port)) }
+    var socketAddress: EnvoySocketAddress { EnvoySocketAddress(address: address, port: port) }
 
     /// Sizes of the nested chain Endpoint > Address > SocketAddress, computed once.
     var nestedSizes: (endpoint: Int, address: Int, socketAddress: Int) {
-        let s = socketAddressSize
+        let s = socketAddress.protoSize
         let a = ProtoSize.message(1, s)
         return (ProtoSize.message(1, a), a, s)
     }
@@ -40,11 +39,7 @@ public struct EnvoyLbEndpoint: Sendable, Equatable {
         let sizes = nestedSizes
         w.writeMessage(field: 1, size: sizes.endpoint) { e in
             e.writeMessage(field: 1, size: sizes.address) { a in
-                a.writeMessage(field: 1, size: sizes.socketAddress) { s in
-                    s.writeString(field: 2, address)
-                    s.writeTag(field: 3, wireType: .varint)
-                    s.writeVarint(UInt64(port))
-                }
+                a.writeMessage(field: 1, size: sizes.socketAddress) { socketAddress.write(to: &$0) }
             }
         }
         w.writeUInt32(field: 2, healthStatus.rawValue)

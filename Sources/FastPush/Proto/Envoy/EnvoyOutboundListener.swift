@@ -26,8 +26,8 @@ public struct EnvoyOutboundListener: EnvoyResource, Equatable {
 
     public var resourceName: String { name }
 
-    var socketAddressSize: Int { ProtoSize.string(2, address) + ProtoSize.tag(3) + ProtoSize.varint(UInt64(port)) }
-    var addressSize: Int { ProtoSize.message(1, socketAddressSize) }
+    var socketAddress: EnvoySocketAddress { EnvoySocketAddress(address: address, port: port) }
+    var addressSize: Int { ProtoSize.message(1, socketAddress.protoSize) }
     var filterSize: Int {
         ProtoSize.string(1, Self.httpConnectionManagerFilterName) + ProtoSize.message(4, connectionManager.anySize)
     }
@@ -42,13 +42,9 @@ public struct EnvoyOutboundListener: EnvoyResource, Equatable {
 
     public func write(to w: inout ProtoWriter) {
         w.writeString(field: 1, name)
-        let socketAddressSize = socketAddressSize
+        let socketAddress = socketAddress
         w.writeMessage(field: 2, size: addressSize) { a in
-            a.writeMessage(field: 1, size: socketAddressSize) { s in
-                s.writeString(field: 2, address)
-                s.writeTag(field: 3, wireType: .varint)  // oneof port_specifier: written even if 0
-                s.writeVarint(UInt64(port))
-            }
+            a.writeMessage(field: 1, size: socketAddress.protoSize) { socketAddress.write(to: &$0) }
         }
         let filterSize = filterSize
         w.writeMessage(field: 3, size: filterChainSize) { fc in
