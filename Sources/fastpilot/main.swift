@@ -23,7 +23,6 @@ func blockStopSignals() -> sigset_t {
     sigaddset(&set, SIGINT)
     sigaddset(&set, SIGTERM)
     pthread_sigmask(SIG_BLOCK, &set, nil)
-    signal(SIGPIPE, SIG_IGN)
     return set
 }
 
@@ -71,7 +70,6 @@ func loadgen(_ args: [String]) -> Int32 {
         printError("fastpilot loadgen: \(error)")
         return 2
     }
-    signal(SIGPIPE, SIG_IGN)
     do {
         let report = try LoadGenerator(options: options).run()
         print(report.table(), terminator: "")
@@ -95,6 +93,8 @@ func writeFile(_ path: String, _ text: String) throws {
     t.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, f) }
 }
 
+// Sends use MSG_NOSIGNAL; this covers every other write to a peer that has gone.
+signal(SIGPIPE, SIG_IGN)
 let args = Array(CommandLine.arguments.dropFirst())
 switch args.first {
 case "serve":
