@@ -11,21 +11,22 @@ public struct ServeOptions: Sendable, Equatable {
     public var registryPath: String?
     public var ioThreads = System.coreCount
     public var io = IOBackend.auto
-    public var pushWorkers = System.coreCount
-    public var pushThrottle = PushDispatcher<XdsConnection>.defaultThrottle(cores: System.coreCount)
-    public var debounceAfter: UInt64 = 100_000_000
-    public var debounceMax: UInt64 = 10_000_000_000
-    public var enableEDSDebounce = true
-    public var maxStreams = 1 << 17
+    // Defaults come from the types that own them, so that each lives in one place.
+    public var pushWorkers = DiscoveryServerConfig().pushWorkers
+    public var pushThrottle = DiscoveryServerConfig().pushThrottle
+    public var debounceAfter = DebounceOptions().after
+    public var debounceMax = DebounceOptions().max
+    public var enableEDSDebounce = DebounceOptions().enableEDSDebounce
+    public var maxStreams = DiscoveryServerConfig().maxStreams
     /// By default the descriptor limit less a reserve for listeners, the registry and loops.
     public var maxConnections = ServeOptions.descriptorBudget()
-    public var sendTimeoutNanos: UInt64 = 30_000_000_000
+    public var sendTimeoutNanos = GRPCServerConfig().sendTimeoutNanos
     public var drainNanos: UInt64 = 10_000_000_000
     public var adminTokenFile: String?
-    public var maxConcurrentStreams: UInt32 = 4096
-    public var maxRecvMsgSize = 4 << 20
-    public var socketSendBuffer: Int32 = 256 * 1024
-    public var defaultNamespace = "default"
+    public var maxConcurrentStreams = H2Settings().maxConcurrentStreams
+    public var maxRecvMsgSize = GRPCServerConnection.defaultMaxMessageSize
+    public var socketSendBuffer = GRPCServerConfig().socketSendBuffer
+    public var defaultNamespace = DiscoveryServerConfig().defaultNamespace
     public var logLevel = Log.Level.info
 
     public init() {}
