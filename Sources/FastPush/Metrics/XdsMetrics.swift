@@ -23,16 +23,13 @@ public final class XdsMetrics: Sendable {
 
     public init(registry: MetricsRegistry = MetricsRegistry()) {
         self.registry = registry
-        func perType<M: Metric>(_ make: (String) -> M) -> [M] {
-            XdsType.allCases.map { registry.register(make("{type=\"\($0.metricLabel)\"}")) }
+        func perType<M: Metric>(suffix: String = "", _ make: (String) -> M) -> [M] {
+            XdsType.allCases.map { registry.register(make("{type=\"\($0.metricLabel)\(suffix)\"}")) }
         }
         let push = [0.01, 0.1, 0.5, 1, 3, 5, 10, 20, 30]
         let proxy = [0.1, 0.5, 1, 3, 5, 10, 20, 30]
         pushes = perType { Counter("pilot_xds_pushes", "Pilot build and send errors for lds, rds, cds and eds.", labels: $0) }
-        sendErrors = XdsType.allCases.map {
-            registry.register(Counter("pilot_xds_pushes", "Pilot build and send errors for lds, rds, cds and eds.",
-                                      labels: "{type=\"\($0.metricLabel)_senderr\"}"))
-        }
+        sendErrors = perType(suffix: "_senderr") { Counter("pilot_xds_pushes", "Pilot build and send errors for lds, rds, cds and eds.", labels: $0) }
         pushTime = perType { Histogram("pilot_xds_push_time", "Total time in seconds Pilot takes to push lds, rds, cds and eds.", bounds: push, labels: $0) }
         rejects = perType { Counter("pilot_total_xds_rejects", "Total number of XDS responses from pilot rejected by proxy.", labels: $0) }
         expiredNonce = perType { Counter("pilot_xds_expired_nonce", "Total number of XDS requests with an expired nonce.", labels: $0) }

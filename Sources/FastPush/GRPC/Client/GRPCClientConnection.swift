@@ -23,9 +23,7 @@ public final class GRPCClientCall {
 
     @discardableResult
     public func send(bytes: [UInt8], completion: WriteCompletion? = nil) -> Bool {
-        guard !ended else { completion?(false); return false }
-        let m = StreamMessage(head: GRPCDeframer.prefix(length: bytes.count), body: ByteSlice(SharedBytes(bytes)), completion: completion)
-        return connection.h2.send(streamID: id, m)
+        send(body: ByteSlice(SharedBytes(bytes)), tail: SmallBytes(), completion: completion)
     }
 
     /// A shared body and a small tail as one message: the body is not copied.
