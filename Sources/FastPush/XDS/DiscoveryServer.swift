@@ -163,10 +163,12 @@ public final class DiscoveryServer: Sendable {
             return (next, queue.publish(r))
         }
         metrics.services.set(ctx.serviceCount)
-        let n = enqueueEveryone(seq)
+        let conns = connectionList
+        // Logged before the enqueue: a client may have the push before a later line is out.
         Log.info("push", ["version": ctx.version, "full": request.full, "services": ctx.serviceCount,
-                          "connections": n, "reason": request.reasonSummary,
+                          "connections": conns.count, "reason": request.reasonSummary,
                           "configs": request.configsUpdated?.count ?? 0])
+        for c in conns { queue.enqueue(c, published: seq) }
     }
 
     /// Pushes the current PushContext to everyone (Istio's /debug/adsz?push=true).
@@ -176,16 +178,10 @@ public final class DiscoveryServer: Sendable {
             r.configsUpdated = []
             return queue.publish(r)
         }
-        enqueueEveryone(seq)
+        for c in connectionList { queue.enqueue(c, published: seq) }
     }
 
-    /// Every connection into the push queue for the published request `seq`.
-    @discardableResult
-    private func enqueueEveryone(_ seq: UInt64) -> Int {
-        let conns = connections.withLock { Array($0.values) }
-        for c in conns { queue.enqueue(c, published: seq) }
-        return conns.count
-    }
+    private var connectionList: [XdsConnection] { connections.withLock { Array($0.values) } }
 
     // MARK: connections
 
@@ -204,7 +200,7 @@ public final class DiscoveryServer: Sendable {
     }
 
     public var connectionCount: Int { connections.withLock { $0.count } }
-    public var allConnections: [XdsConnection] { connections.withLock { Array($0.values) }.sorted { $0.id < $1.id } }
+    public var allConnections: [XdsConnection] { connectionList.sorted { $0.id < $1.id } }
 
     // MARK: requests (the stream's loop thread)
 
