@@ -20,6 +20,15 @@ public final class XdsMetrics: Sendable {
     public let stalledPushes: Counter
     public let internalErrors: Counter
     public let registryErrors: Counter
+    /// Delta responses, per type: resources sent, names removed, and resources left out because
+    /// the client already held them at the same version.
+    public let deltaResources: [DeltaResourceCounters]
+
+    public struct DeltaResourceCounters: Sendable {
+        public let sent: Counter
+        public let removed: Counter
+        public let skipped: Counter
+    }
 
     public init(registry: MetricsRegistry = MetricsRegistry()) {
         self.registry = registry
@@ -51,5 +60,13 @@ public final class XdsMetrics: Sendable {
         stalledPushes = registry.register(Counter("fastpilot_xds_stalled_pushes", "Pushes whose write stalled on a client that does not read; their push slot was released early."))
         internalErrors = registry.register(Counter("pilot_total_xds_internal_errors", "Total number of internal XDS errors in pilot."))
         registryErrors = registry.register(Counter("fastpilot_registry_errors", "Registry file loads that failed; the last good registry is kept."))
+        deltaResources = XdsType.allCases.map { t in
+            func counter(_ outcome: String) -> Counter {
+                registry.register(Counter("fastpilot_xds_delta_resources_total",
+                                          "Resources in Delta responses: sent, removed, or skipped because the client held them at the same version.",
+                                          labels: "{type=\"\(t.metricLabel)\",outcome=\"\(outcome)\"}"))
+            }
+            return DeltaResourceCounters(sent: counter("sent"), removed: counter("removed"), skipped: counter("skipped"))
+        }
     }
 }

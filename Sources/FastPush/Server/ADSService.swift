@@ -2,6 +2,7 @@
 /// One instance per connection, on that connection's loop.
 public final class ADSService: GRPCService {
     public static let streamPath = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+    public static let deltaPath = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
 
     let server: DiscoveryServer
     let loop: any IOLoop
@@ -12,40 +13,57 @@ public final class ADSService: GRPCService {
     }
 
     public func makeHandler(path: String, stream: GRPCServerStream) -> (any GRPCStreamHandler)? {
-        guard path == Self.streamPath else { return nil }
-        return ADSStreamHandler(server: server, stream: stream, loop: loop)
+        switch path {
+        case Self.streamPath: ADSStreamHandler(server: server, stream: stream, loop: loop, xdsProtocol: .sotw)
+        case Self.deltaPath: ADSStreamHandler(server: server, stream: stream, loop: loop, xdsProtocol: .delta)
+        default: nil
+        }
     }
 }
 
-/// One ADS stream: decodes DiscoveryRequests into the DiscoveryServer and writes responses.
+/// One ADS stream, either protocol: decodes DiscoveryRequests (or DeltaDiscoveryRequests) into
+/// the DiscoveryServer and writes responses.
 final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
     /// Streams ended for bad requests: ten lines a second at most, however many clients misbehave.
     static let rejections = LogLimiter(perSecond: 10)
 
     let server: DiscoveryServer
     let stream: GRPCServerStream
+    let xdsProtocol: XdsProtocol
     private(set) var connection: XdsConnection?
+    /// Delta: the node has been read; later requests skip it undecoded.
+    private var nodeRead = false
 
-    init(server: DiscoveryServer, stream: GRPCServerStream, loop: any IOLoop) {
+    init(server: DiscoveryServer, stream: GRPCServerStream, loop: any IOLoop, xdsProtocol: XdsProtocol) {
         self.server = server
         self.stream = stream
+        self.xdsProtocol = xdsProtocol
         let peer = stream.connection.peer
-        connection = server.newConnection(transport: LoopTransport(loop: loop, peer: peer, stream: LoopBound(WeakHandler(self), loop: loop)))
+        connection = server.newConnection(transport: LoopTransport(loop: loop, peer: peer, stream: LoopBound(WeakHandler(self), loop: loop)),
+                                          xdsProtocol: xdsProtocol)
     }
 
     func received(_ s: GRPCServerStream, message: UnsafeRawBufferPointer) {
         guard let conn = connection else { return }
-        let request: DiscoveryRequest
+        let outcome: DiscoveryServer.RequestOutcome
         do {
-            request = try DiscoveryRequest(decodingDeferringNames: message)
+            switch xdsProtocol {
+            case .sotw:
+                outcome = server.process(try DiscoveryRequest(decodingDeferringNames: message), on: conn)
+            case .delta:
+                let request = try DeltaDiscoveryRequest(decoding: message, decodingNode: !nodeRead)
+                outcome = server.process(request, on: conn)
+                if case .ok = outcome { nodeRead = true }
+            }
         } catch {
+            let what = xdsProtocol == .sotw ? "DiscoveryRequest" : "DeltaDiscoveryRequest"
             if let dropped = ADSStreamHandler.rejections.admit() {
                 Log.warn("ads_bad_request", ["peer": conn.peer, "conn": conn.connectionID, "error": error, "suppressed": dropped])
             }
-            s.finish(GRPCStatus(.invalidArgument, "malformed DiscoveryRequest: \(error)"))
+            s.finish(GRPCStatus(.invalidArgument, "malformed \(what): \(error)"))
             return
         }
-        if case let .close(status) = server.process(request, on: conn) {
+        if case let .close(status) = outcome {
             if let dropped = ADSStreamHandler.rejections.admit() {
                 Log.warn("ads_stream_closed", ["peer": conn.peer, "conn": conn.connectionID, "status": status.code.rawValue,
                                                "reason": status.message, "suppressed": dropped])

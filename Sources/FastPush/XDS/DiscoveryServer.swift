@@ -186,8 +186,8 @@ public final class DiscoveryServer: Sendable {
     // MARK: connections
 
     /// A new ADS stream. It takes part in pushes once its first request names the node.
-    public func newConnection(transport: any XdsTransport) -> XdsConnection {
-        XdsConnection(id: nextConnectionID.wrappingAdd(1, ordering: .relaxed).newValue, transport: transport)
+    public func newConnection(transport: any XdsTransport, xdsProtocol: XdsProtocol = .sotw) -> XdsConnection {
+        XdsConnection(id: nextConnectionID.wrappingAdd(1, ordering: .relaxed).newValue, transport: transport, xdsProtocol: xdsProtocol)
     }
 
     public func disconnect(_ conn: XdsConnection) {
@@ -204,16 +204,19 @@ public final class DiscoveryServer: Sendable {
 
     // MARK: requests (the stream's loop thread)
 
+    /// A request for a type fastpilot does not serve ends its stream.
+    func unknownType(_ typeURL: String, on conn: XdsConnection) -> RequestOutcome {
+        // The client's text goes into a log line and a trailer: a bounded prefix of it.
+        let shown = LogLimiter.clip(typeURL)
+        if let dropped = LogLimiter.unknownType.admit() {
+            Log.warn("ads_unknown_type", ["peer": conn.peer, "type_url": shown, "suppressed": dropped])
+        }
+        return .close(GRPCStatus(.invalidArgument, "unknown type_url \"\(shown)\": fastpilot serves CDS, EDS, LDS and RDS"))
+    }
+
     /// Reads one DiscoveryRequest by the SotW rules and answers it on the stream if needed.
     public func process(_ request: DiscoveryRequest, on conn: XdsConnection) -> RequestOutcome {
-        guard let type = XdsType(typeURL: request.typeURL) else {
-            // The client's text goes into a log line and a trailer: a bounded prefix of it.
-            let shown = LogLimiter.clip(request.typeURL)
-            if let dropped = LogLimiter.unknownType.admit() {
-                Log.warn("ads_unknown_type", ["peer": conn.peer, "type_url": shown, "suppressed": dropped])
-            }
-            return .close(GRPCStatus(.invalidArgument, "unknown type_url \"\(shown)\": fastpilot serves CDS, EDS, LDS and RDS"))
-        }
+        guard let type = XdsType(typeURL: request.typeURL) else { return unknownType(request.typeURL, on: conn) }
         var initialized = false
         var added: SubscriptionSet?
         var request = request
@@ -281,7 +284,7 @@ public final class DiscoveryServer: Sendable {
         return .ok
     }
 
-    private func register(_ conn: XdsConnection, _ proxy: Proxy) -> GRPCStatus? {
+    func register(_ conn: XdsConnection, _ proxy: Proxy) -> GRPCStatus? {
         let count = connections.withLock { c -> Int? in
             if c.count >= queue.capacity { return nil }
             queue.register(conn)
@@ -298,7 +301,7 @@ public final class DiscoveryServer: Sendable {
                                      "note": "empty node id: answered, never pushed"])
         } else {
             Log.info("ads_connect", ["conn": conn.connectionID, "peer": conn.peer, "namespace": proxy.namespace,
-                                      "user_agent": proxy.userAgent])
+                                      "protocol": conn.xdsProtocol.rawValue, "user_agent": proxy.userAgent])
         }
         return nil
     }
@@ -321,7 +324,7 @@ public final class DiscoveryServer: Sendable {
         conn.deliver([r], done: nil)
     }
 
-    private func record(_ r: XdsResponse, since start: UInt64) {
+    func record(_ r: XdsResponse, since start: UInt64) {
         let i = r.type.rawValue
         metrics.pushes[i].inc()
         metrics.configSize[i].observe(value: Double(r.body.bytes.count))
@@ -349,13 +352,18 @@ public final class DiscoveryServer: Sendable {
         }
         let start = MonotonicClock.nanos()
         var responses: [XdsResponse] = []
-        for type in XdsType.pushOrder {
-            guard let watch = watched[type], Generators.needsPush(type, scoped) else { continue }
-            let ctx = GeneratorContext(proxy: proxy, watch: watch, request: scoped, push: push, forRequest: false, view: view)
-            if let r = Generators.generate(type, ctx) {
-                record(r, since: start)
-                responses.append(r)
+        switch conn.xdsProtocol {
+        case .sotw:
+            for type in XdsType.pushOrder {
+                guard let watch = watched[type], Generators.needsPush(type, scoped) else { continue }
+                let ctx = GeneratorContext(proxy: proxy, watch: watch, request: scoped, push: push, forRequest: false, view: view)
+                if let r = Generators.generate(type, ctx) {
+                    record(r, since: start)
+                    responses.append(r)
+                }
             }
+        case .delta:
+            responses = deltaPush(proxy: proxy, watched: watched, request: scoped, push: push, view: view, start: start)
         }
         conn.saw(push, view: view, pushed: true)
         guard !responses.isEmpty else { done(); return }

@@ -84,6 +84,27 @@ public final class SubscriptionSet: Hashable, Sendable, CustomStringConvertible 
         return added
     }
 
+    private static let transitions = Mutex<[(from: SubscriptionSet, add: [String], remove: [String], to: SubscriptionSet)]>([])
+
+    /// The set with `subscribe` added and `unsubscribe` taken out (a Delta request's lists).
+    /// Thousands of streams make the same move when a cluster appears (each subscribes to its
+    /// load assignment), so the last few moves are cached.
+    public func applying(subscribe add: [String], unsubscribe remove: [String]) -> SubscriptionSet {
+        if add.allSatisfy(nameSet.contains) && !remove.contains(where: nameSet.contains) { return self }
+        if let hit = SubscriptionSet.transitions.withLock({ t in
+            t.first { $0.from === self && $0.add == add && $0.remove == remove }?.to
+        }) { return hit }
+        let gone = Set(remove)
+        let result = SubscriptionSet.of(names.filter { !gone.contains($0) } + add.filter { !gone.contains($0) })
+        if add.count + remove.count <= 64 {
+            SubscriptionSet.transitions.withLock { t in
+                if t.count >= 16 { t.removeFirst() }
+                t.append((self, add, remove, result))
+            }
+        }
+        return result
+    }
+
     // MARK: interning by wire bytes
 
     private struct WireEntry {

@@ -25,6 +25,17 @@ public struct WatchedResource: Sendable {
     /// carries the complete set (not only what changed), and heals it.
     public var needsComplete = false
 
+    // Delta streams only (nil or empty on SotW). `names` holds the explicit subscription and
+    // `lastFullVersion` the PushContext version of `held`.
+
+    /// What the client holds, as far as the server knows: set when a response is stamped.
+    public var held: VersionSet?
+    /// Names to send on the next response whatever their version: what the client NACKed, or
+    /// the load assignment of a cluster it must warm again.
+    public var resend: SubscriptionSet?
+    /// Names the last response carried: a NACK of it puts them in `resend`.
+    public var lastSent: [String] = []
+
     public init(type: XdsType, names: [String]) {
         self.init(type: type, subscription: Subscription(names))
     }

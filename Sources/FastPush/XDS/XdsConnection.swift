@@ -21,14 +21,16 @@ public final class XdsConnection: PushQueueItem, Sendable {
 
     public let id: UInt64
     public let transport: any XdsTransport
+    public let xdsProtocol: XdsProtocol
     public let connectedAt: Double
     public let pushQueueLink = PushQueueLink()
     let state = Mutex(State())
     private let closedFlag = Atomic<Bool>(false)
 
-    public init(id: UInt64, transport: any XdsTransport) {
+    public init(id: UInt64, transport: any XdsTransport, xdsProtocol: XdsProtocol = .sotw) {
         self.id = id
         self.transport = transport
+        self.xdsProtocol = xdsProtocol
         self.connectedAt = WallClock.seconds()
     }
 
@@ -64,21 +66,21 @@ public final class XdsConnection: PushQueueItem, Sendable {
     func write(_ responses: [XdsResponse], to stream: (any XdsStream)?, done: PushDone?) {
         do {
             guard let stream, stream.isOpen else { done?(); return }
-            var last: (XdsResponse, SmallBytes)?
+            var last: (SharedBytes, SmallBytes)?
             for r in responses {
-                guard let tail = stamp(r) else { continue }
-                if let (lr, lt) = last { stream.write(body: ByteSlice(lr.body.bytes), tail: lt, completion: nil) }
-                last = (r, tail)
+                guard let stamped = stamp(r) else { continue }
+                if let (lb, lt) = last { stream.write(body: ByteSlice(lb), tail: lt, completion: nil) }
+                last = stamped
             }
-            guard let (lr, lt) = last else { done?(); return }
+            guard let (lb, lt) = last else { done?(); return }
             if let done {
                 state.withLock { $0.pendingPush = done }
-                stream.write(body: ByteSlice(lr.body.bytes), tail: lt) { [self] _ in
+                stream.write(body: ByteSlice(lb), tail: lt) { [self] _ in
                     state.withLock { if $0.pendingPush === done { $0.pendingPush = nil } }
                     done()
                 }
             } else {
-                stream.write(body: ByteSlice(lr.body.bytes), tail: lt, completion: nil)
+                stream.write(body: ByteSlice(lb), tail: lt, completion: nil)
             }
         }
     }
@@ -93,9 +95,10 @@ public final class XdsConnection: PushQueueItem, Sendable {
 
     /// Assigns the nonce and records the send, or returns nil when the response must not go
     /// out: the type is no longer watched, a newer complete response went first, or (for a
-    /// push) the client already has exactly these bytes.
-    func stamp(_ r: XdsResponse) -> SmallBytes? {
-        state.withLock { st -> SmallBytes? in
+    /// push) the client already has exactly these bytes. Returns the body to write and the tail.
+    func stamp(_ r: XdsResponse) -> (SharedBytes, SmallBytes)? {
+        if r.delta != nil { return stampDelta(r) }
+        return state.withLock { st -> (SharedBytes, SmallBytes)? in
             guard var w = st.watched[r.type] else { return nil }
             if r.version < w.lastFullVersion || (!r.full && r.version == w.lastFullVersion && !r.forced) { return nil }
             if !r.forced && w.lastBodyHash == r.body.hash { return nil }
@@ -111,11 +114,61 @@ public final class XdsConnection: PushQueueItem, Sendable {
                 w.needsComplete = false
             }
             st.watched[r.type] = w
-            var tail = SmallBytes()
-            tail.append(max: DiscoveryResponseTail.size(version: version, nonce: nonce)) { buf in
-                DiscoveryResponseTail.encode(version: version, nonce: nonce, into: buf.baseAddress!)
-            }
-            return tail
+            return (r.body.bytes, Self.tail(version: version, nonce: nonce))
         }
+    }
+
+    /// A Delta response: written if the stream still holds what the patch starts from (and
+    /// nothing it must resend is missing from it); otherwise remade from the same PushContext
+    /// for what the stream holds and watches now, or dropped if a newer state went out first.
+    /// A request's answer (forced) was made on this thread just before: it always applies.
+    private func stampDelta(_ r: XdsResponse) -> (SharedBytes, SmallBytes)? {
+        guard let plan = r.delta else { return nil }
+        return state.withLock { st -> (SharedBytes, SmallBytes)? in
+            guard var w = st.watched[r.type], let proxy = st.proxy else { return nil }
+            var patch = plan.patch
+            var table = plan.table
+            var body = r.body
+            let resendCovered = w.resend.map { pending in plan.patch.resend.map { pending.nameSet.isSubset(of: $0.nameSet) } ?? false } ?? true
+            if !r.forced && (w.held !== patch.from || !resendCovered) {
+                if r.version < w.lastFullVersion { return nil }
+                let request = PushRequest(full: true, forced: true, reason: [.unknown: 1], push: plan.push)
+                let ctx = GeneratorContext(proxy: proxy, watch: w, request: request, push: plan.push, forRequest: false, view: plan.view)
+                table = Generators.table(r.type, ctx)
+                patch = table.patch(from: w.held ?? .empty, resend: w.resend)
+                guard let b = patch.body else {
+                    w.held = table.versions
+                    w.lastFullVersion = Swift.max(w.lastFullVersion, r.version)
+                    st.watched[r.type] = w
+                    return nil
+                }
+                body = b
+            }
+            st.nonceCounter &+= 1
+            let nonce = String(st.nonceCounter)
+            let version = String(r.version)
+            w.nonceSent = nonce
+            w.versionSent = version
+            w.lastSendTime = WallClock.seconds()
+            w.held = table.versions
+            w.lastFullVersion = Swift.max(w.lastFullVersion, r.version)
+            w.lastSent = patch.sent
+            if let pending = w.resend {
+                let sent = Set(patch.sent)
+                let left = pending.names.filter { !sent.contains($0) && table.versions.contains($0) }
+                w.resend = left.isEmpty ? nil : SubscriptionSet.of(left)
+            }
+            st.watched[r.type] = w
+            return (body.bytes, Self.tail(version: version, nonce: nonce))
+        }
+    }
+
+    /// version_info (system_version_info) and nonce: the same field numbers in both protocols.
+    static func tail(version: String, nonce: String) -> SmallBytes {
+        var tail = SmallBytes()
+        tail.append(max: DiscoveryResponseTail.size(version: version, nonce: nonce)) { buf in
+            DiscoveryResponseTail.encode(version: version, nonce: nonce, into: buf.baseAddress!)
+        }
+        return tail
     }
 }

@@ -4,13 +4,20 @@ import Synchronization
 /// Records what a stream is sent, decoding each write (shared body + tail) as the client would.
 final class RecordingStream: XdsStream {
     var isOpen = true
+    /// Delta streams record DeltaDiscoveryResponses instead.
+    var delta = false
     var responses: [DiscoveryResponse] = []
+    var deltaResponses: [DeltaDiscoveryResponse] = []
     var bodies: [SharedBytes] = []
     var closedWith: GRPCStatus?
 
     func write(body: ByteSlice, tail: SmallBytes, completion: WriteCompletion?) {
         let bytes = Array(body.buffer) + tail.array
-        responses.append(try! DiscoveryResponse(decoding: bytes))
+        if delta {
+            deltaResponses.append(try! DeltaDiscoveryResponse(decoding: bytes))
+        } else {
+            responses.append(try! DiscoveryResponse(decoding: bytes))
+        }
         bodies.append(body.storage)
         completion?(true)
     }
@@ -74,6 +81,73 @@ final class TestClient {
     func ack(_ t: XdsType, names: [String] = []) -> DiscoveryServer.RequestOutcome {
         let r = last(t)!
         return send(t, names: names, nonce: r.nonce, version: r.versionInfo)
+    }
+
+    func close() { server.disconnect(conn); transport.stream.isOpen = false }
+}
+
+/// One simulated Delta client on a DiscoveryServer, without sockets. Requests go through the
+/// wire encoding and the production decoder (the node decoded on the first request only).
+final class DeltaTestClient {
+    let server: DiscoveryServer
+    let transport = SyncTransport()
+    let conn: XdsConnection
+    let node: Node
+    private var sentNode = false
+    /// What the client holds per type (name -> version), applied from every response as Envoy does.
+    var held: [XdsType: [String: String]] = [:]
+
+    init(_ server: DiscoveryServer, id: String = "sidecar~10.0.0.1~app.default~default.svc.cluster.local", namespace: String? = nil) {
+        self.server = server
+        var n = Node()
+        n.id = id
+        if let namespace { n.metadata = ProtoStruct(fields: ["NAMESPACE": .string(namespace)]) }
+        node = n
+        transport.stream.delta = true
+        conn = server.newConnection(transport: transport, xdsProtocol: .delta)
+    }
+
+    var received: [DeltaDiscoveryResponse] { transport.stream.deltaResponses }
+    func received(_ t: XdsType) -> [DeltaDiscoveryResponse] { received.filter { $0.typeURL == t.typeURL } }
+    func last(_ t: XdsType) -> DeltaDiscoveryResponse? { received(t).last }
+    func names(_ r: DeltaDiscoveryResponse?) -> [String] { r?.resources.map(\.name) ?? [] }
+
+    @discardableResult
+    func send(_ t: XdsType, subscribe: [String] = [], unsubscribe: [String] = [], initial: [(String, String)] = [],
+              nonce: String = "", error: RPCStatus? = nil, withNode: Bool? = nil) -> DiscoveryServer.RequestOutcome {
+        var r = DeltaDiscoveryRequest()
+        r.typeURL = t.typeURL
+        r.resourceNamesSubscribe = subscribe
+        r.resourceNamesUnsubscribe = unsubscribe
+        r.initialResourceVersions = initial.map { (name: $0.0, version: $0.1) }
+        r.responseNonce = nonce
+        r.errorDetail = error
+        // Envoy copies the node into every request; the server decodes only the first.
+        if withNode ?? true { r.node = node }
+        let wire = r.encode()
+        let decoded = try! wire.withUnsafeBytes { try DeltaDiscoveryRequest(decoding: $0, decodingNode: !sentNode) }
+        let outcome = server.process(decoded, on: conn)
+        if case .ok = outcome { sentNode = true }
+        return outcome
+    }
+
+    /// Applies every response not yet applied to `held`, as Envoy would.
+    func apply() {
+        while applied < received.count {
+            let r = received[applied]
+            applied += 1
+            guard let t = XdsType(typeURL: r.typeURL) else { continue }
+            for res in r.resources { held[t, default: [:]][res.name] = res.version }
+            for name in r.removedResources { held[t]?[name] = nil }
+        }
+    }
+    private var applied = 0
+
+    /// ACKs the last response of `t`.
+    @discardableResult
+    func ack(_ t: XdsType, subscribe: [String] = []) -> DiscoveryServer.RequestOutcome {
+        apply()
+        return send(t, subscribe: subscribe, nonce: last(t)!.nonce)
     }
 
     func close() { server.disconnect(conn); transport.stream.isOpen = false }

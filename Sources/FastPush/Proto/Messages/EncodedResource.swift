@@ -5,10 +5,14 @@ public struct EncodedResource: Sendable {
     /// ClusterLoadAssignment cluster_name).
     public let name: String
     public let any: SharedBytes
+    /// The content version Delta xDS sends (`ContentHash` of `any`): computed once, when the
+    /// resource is encoded, and shared by every stream and response that carries it.
+    public let version: UInt64
 
     public init(name: String, any: SharedBytes) {
         self.name = name
         self.any = any
+        self.version = ContentHash.hash(any)
     }
 
     /// Wraps already-encoded message bytes in an Any.

@@ -8,29 +8,32 @@ public enum EDSGenerator {
             partial = c.request.updatedHosts ?? UpdatedHosts(cu)
         }
         let key = ResponseKey(view: c.view.id, subscription: c.watch.names, partial: partial)
-        let body = c.body(.eds, key: key) {
-            let view = c.view
-            var names = c.watch.names.names
-            if let partial {
-                names = names.filter { n in ResourceNames.parseCluster(n).map { partial.hostnames.contains($0.host) } ?? false }
-            }
-            return names.map { name in
-                guard let (service, port) = view.resolveCluster(name) else {
-                    // Unknown cluster: an empty assignment, as Istio sends.
-                    let host = ResourceNames.parseCluster(name)?.host ?? ""
-                    return c.resource(.eds, ResourceKey(name: name, scope: "-", host: host)) {
-                        EnvoyClusterLoadAssignment(clusterName: name, localities: []).encodedResource()
-                    }
-                }
-                let current = c.push.service(namespace: service.namespace, hostname: service.hostname) ?? service
-                return c.resource(.eds, ResourceKey(name: name, scope: service.namespace, host: service.hostname)) {
-                    loadAssignment(name: name, service: current, port: port).encodedResource()
-                }
-            }
-        }
+        let body = c.body(.eds, key: key) { resources(c, onlyHosts: partial) }
         // An incremental push that touches none of this stream's clusters sends nothing.
         if partial != nil && body.resourceCount == 0 { return nil }
         return c.response(.eds, body, full: partial == nil)
+    }
+
+    /// Every subscribed cluster's assignment (an unknown cluster gets an empty one, as Istio
+    /// sends), or with `onlyHosts` only those of the hosts an incremental push changed.
+    static func resources(_ c: GeneratorContext, onlyHosts partial: UpdatedHosts? = nil) -> [EncodedResource] {
+        let view = c.view
+        var names = c.watch.names.names
+        if let partial {
+            names = names.filter { n in ResourceNames.parseCluster(n).map { partial.hostnames.contains($0.host) } ?? false }
+        }
+        return names.map { name in
+            guard let (service, port) = view.resolveCluster(name) else {
+                let host = ResourceNames.parseCluster(name)?.host ?? ""
+                return c.resource(.eds, ResourceKey(name: name, scope: "-", host: host)) {
+                    EnvoyClusterLoadAssignment(clusterName: name, localities: []).encodedResource()
+                }
+            }
+            let current = c.push.service(namespace: service.namespace, hostname: service.hostname) ?? service
+            return c.resource(.eds, ResourceKey(name: name, scope: service.namespace, host: service.hostname)) {
+                loadAssignment(name: name, service: current, port: port).encodedResource()
+            }
+        }
     }
 
     public static func loadAssignment(name: String, service: Service, port: ServicePort) -> EnvoyClusterLoadAssignment {

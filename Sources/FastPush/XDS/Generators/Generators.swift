@@ -24,3 +24,21 @@ public enum Generators {
         }
     }
 }
+
+extension Generators {
+    /// The Delta resource table of `type` for the context's proxy scope: every resource the
+    /// watch covers, with its version. Built once per PushContext and scope.
+    public static func table(_ type: XdsType, _ c: GeneratorContext) -> ResourceTable {
+        let key = TableKey(view: c.view.id, wildcard: c.watch.wildcard, subscription: c.watch.names)
+        return c.push.cache.tables(type).get(key) {
+            let resources: [EncodedResource]
+            switch type {
+            case .cds: resources = CDSGenerator.resources(c)
+            case .eds: resources = EDSGenerator.resources(c)
+            case .lds: resources = LDSGenerator.resources(c, explicitWithWildcard: true)
+            case .rds: resources = RDSGenerator.resources(c)
+            }
+            return ResourceTable(type: type, resources: resources)
+        }
+    }
+}

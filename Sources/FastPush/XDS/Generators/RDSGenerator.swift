@@ -6,26 +6,27 @@
 enum RDSGenerator {
     static func generate(_ c: GeneratorContext) -> XdsResponse {
         let key = ResponseKey(view: c.view.id, subscription: c.watch.names)
-        let body = c.body(.rds, key: key) {
-            let view = c.view
-            return c.watch.names.names.map { name -> EncodedResource in
-                if let port = UInt32(name) {
-                    return c.resource(.rds, ResourceKey(name: name, scope: c.proxy.namespace)) {
-                        let hosts = (view.servicesByPort[port] ?? []).map { virtualHost($0, port: port) }
-                        return EnvoyRouteConfiguration(name: name, virtualHosts: hosts).encodedResource()
-                    }
-                }
-                if let (service, port) = view.resolveTarget(name), ResourceNames.parseTarget(name).port != nil {
-                    return c.resource(.rds, ResourceKey(name: name, scope: service.namespace)) {
-                        EnvoyRouteConfiguration(name: name, virtualHosts: [virtualHost(service, port: port.number)]).encodedResource()
-                    }
-                }
-                return c.resource(.rds, ResourceKey(name: name, scope: "-")) {
-                    EnvoyRouteConfiguration(name: name, virtualHosts: []).encodedResource()
+        return c.response(.rds, c.body(.rds, key: key) { resources(c) })
+    }
+
+    static func resources(_ c: GeneratorContext) -> [EncodedResource] {
+        let view = c.view
+        return c.watch.names.names.map { name -> EncodedResource in
+            if let port = UInt32(name) {
+                return c.resource(.rds, ResourceKey(name: name, scope: c.proxy.namespace)) {
+                    let hosts = (view.servicesByPort[port] ?? []).map { virtualHost($0, port: port) }
+                    return EnvoyRouteConfiguration(name: name, virtualHosts: hosts).encodedResource()
                 }
             }
+            if let (service, port) = view.resolveTarget(name), ResourceNames.parseTarget(name).port != nil {
+                return c.resource(.rds, ResourceKey(name: name, scope: service.namespace)) {
+                    EnvoyRouteConfiguration(name: name, virtualHosts: [virtualHost(service, port: port.number)]).encodedResource()
+                }
+            }
+            return c.resource(.rds, ResourceKey(name: name, scope: "-")) {
+                EnvoyRouteConfiguration(name: name, virtualHosts: []).encodedResource()
+            }
         }
-        return c.response(.rds, body)
     }
 
     static func virtualHost(_ s: Service, port: UInt32) -> EnvoyVirtualHost {

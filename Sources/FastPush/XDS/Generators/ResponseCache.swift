@@ -102,32 +102,51 @@ public struct ResponseKey: Hashable, Sendable {
     }
 }
 
-/// The caches of one PushContext version, one pair per xDS type.
+/// What a Delta resource table is keyed by: the asking proxy's view, whether it watches the
+/// type's wildcard, and its explicit subscription (interned).
+public struct TableKey: Hashable, Sendable {
+    public var view: Int
+    public var wildcard: Bool
+    public var subscription: SubscriptionSet
+    public init(view: Int, wildcard: Bool, subscription: SubscriptionSet) {
+        self.view = view; self.wildcard = wildcard; self.subscription = subscription
+    }
+}
+
+/// The caches of one PushContext version, one of each kind per xDS type: encoded resources,
+/// State-of-the-World response bodies, and Delta resource tables.
 public final class PushCaches: Sendable {
     public let resources: [OnceCache<ResourceKey, EncodedResource>]
     public let responses: [OnceCache<ResponseKey, EncodedBody>]
+    public let tables: [OnceCache<TableKey, ResourceTable>]
 
     public init() {
         resources = XdsType.allCases.map { _ in OnceCache() }
         responses = XdsType.allCases.map { _ in OnceCache() }
+        tables = XdsType.allCases.map { _ in OnceCache() }
     }
 
-    private init(resources: [OnceCache<ResourceKey, EncodedResource>], responses: [OnceCache<ResponseKey, EncodedBody>]) {
+    private init(resources: [OnceCache<ResourceKey, EncodedResource>], responses: [OnceCache<ResponseKey, EncodedBody>],
+                 tables: [OnceCache<TableKey, ResourceTable>]) {
         self.resources = resources
         self.responses = responses
+        self.tables = tables
     }
 
     public func resources(_ t: XdsType) -> OnceCache<ResourceKey, EncodedResource> { resources[t.rawValue] }
     public func responses(_ t: XdsType) -> OnceCache<ResponseKey, EncodedBody> { responses[t.rawValue] }
+    public func tables(_ t: XdsType) -> OnceCache<TableKey, ResourceTable> { tables[t.rawValue] }
 
     /// For an endpoint-only change: CDS, LDS and RDS do not depend on endpoints and are shared
     /// as they are; EDS keeps the load assignments of hosts that did not change.
     func carryingOver(exceptEndpointsOf hosts: Set<String>) -> PushCaches {
         var res = resources
         var resp = responses
+        var tabs = tables
         let eds = XdsType.eds.rawValue
         res[eds] = OnceCache(seed: resources[eds].entries { !hosts.contains($0.host) })
         resp[eds] = OnceCache()
-        return PushCaches(resources: res, responses: resp)
+        tabs[eds] = OnceCache()
+        return PushCaches(resources: res, responses: resp, tables: tabs)
     }
 }
