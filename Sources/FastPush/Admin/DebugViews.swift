@@ -13,11 +13,12 @@ enum DebugViews {
             var watches: [String] = []
             for t in XdsType.allCases {
                 guard let w = st.watched[t] else { continue }
-                let names = w.wildcard ? ["*"] : w.names.names
+                // Delta may watch the wildcard and names at once.
+                let names = w.wildcard ? ["*"] + (c.xdsProtocol == .delta ? w.names.names : []) : w.names.names
                 watches.append("\(JSONText.quote(t.typeURL)):[\(names.map(JSONText.quote).joined(separator: ","))]")
             }
             clients.append("{\"connectionId\":\(JSONText.quote(id)),\"connectedAt\":\(JSONText.quote(isoTime(c.connectedAt))),"
-                + "\"address\":\(JSONText.quote(c.peer)),\"namespace\":\(JSONText.quote(proxy.namespace)),"
+                + "\"address\":\(JSONText.quote(c.peer)),\"protocol\":\"\(c.xdsProtocol.rawValue)\",\"namespace\":\(JSONText.quote(proxy.namespace)),"
                 + "\"locality\":\(JSONText.quote(proxy.locality.istioString)),\"userAgent\":\(JSONText.quote(proxy.userAgent)),"
                 + "\"watches\":{\(watches.joined(separator: ","))}}")
         }
@@ -43,7 +44,7 @@ enum DebugViews {
                 resources.append("\(JSONText.quote(t.typeURL)):{\(r)}")
             }
             rows.append("{\"cluster_id\":\(JSONText.quote(proxy.cluster)),\"proxy\":\(JSONText.quote(c.connectionID)),"
-                + "\"proxy_type\":\"sidecar\",\"istio_version\":\(JSONText.quote(proxy.userAgent)),"
+                + "\"proxy_type\":\"sidecar\",\"protocol\":\"\(c.xdsProtocol.rawValue)\",\"istio_version\":\(JSONText.quote(proxy.userAgent)),"
                 + [field(.cds, "cluster"), field(.lds, "listener"), field(.rds, "route"), field(.eds, "endpoint")].joined(separator: ",")
                 + ",\"resources\":{\(resources.joined(separator: ","))}}")
         }
