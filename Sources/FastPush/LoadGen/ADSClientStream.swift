@@ -4,7 +4,7 @@
 /// - `grpc`: LDS by name, then RDS, CDS and EDS for the names each response leads to.
 /// Every response is ACKed with its version and nonce and the type's current names; a changed
 /// name set is sent as a new subscription. Loop-thread only; `send` writes one request.
-public final class ADSClientStream {
+public final class ADSClientStream: ADSLoadStream {
     public enum Mode: Sendable, Equatable {
         case envoy
         case grpc(target: String)
@@ -64,6 +64,9 @@ public final class ADSClientStream {
     }
 
     public subscript(_ t: XdsType) -> TypeState { state[t.rawValue] }
+    public func version(_ t: XdsType) -> String { state[t.rawValue].version }
+    public func requested(_ t: XdsType) -> Bool { state[t.rawValue].requested }
+    public var edsNames: [String] { state[XdsType.eds.rawValue].names }
 
     var followsRoutes: Bool { if case .grpc = mode { true } else { false } }
 

@@ -9,6 +9,12 @@ public struct LoadGenOptions: Sendable {
     public var streams = 1000
     public var conns: Int?
     public var mode = ADSClientStream.Mode.envoy
+    /// StreamAggregatedResources (State of the World) or DeltaAggregatedResources.
+    public var xdsProtocol = XdsProtocol.sotw
+    /// After the rounds: drop every connection and connect again with what each stream holds.
+    public var reconnect = false
+    /// Runs between the drop and the reconnect (e.g. restart the server).
+    public var reconnectCommand: String?
     public var grpcTargets: [String] = []
     public var namespaces = ["default"]
     public var nodePrefix = "loadgen"
@@ -40,8 +46,8 @@ public struct LoadGenOptions: Sendable {
     public static let help = """
         Usage: fastpilot loadgen [flags]
 
-        Simulated ADS clients (State of the World) against any ADS server, with push latency
-        measured from a trigger to each stream's receipt of the new version.
+        Simulated ADS clients (State of the World or Delta) against any ADS server, with push
+        latency measured from a trigger to each stream's receipt of the new version.
 
         Flags:
           --target HOST:PORT           ADS server (default 127.0.0.1:15010)
@@ -49,6 +55,11 @@ public struct LoadGenOptions: Sendable {
           --streams N                  ADS streams (default 1000)
           --conns K                    TCP connections, streams spread over them (default: one per stream)
           --mode envoy|grpc            envoy: wildcard CDS, EDS, wildcard LDS, RDS; grpc: LDS by name, RDS, CDS, EDS
+          --protocol sotw|delta        StreamAggregatedResources (default) or DeltaAggregatedResources (envoy
+                                       mode: Envoy's delta flow, ACKs by nonce, the node in every request)
+          --reconnect                  after the rounds, drop every connection and reconnect; Delta streams send
+                                       initial_resource_versions for what they hold (phase "reconnect")
+          --reconnect-cmd CMD          run CMD (sh -c) between the drop and the reconnect (e.g. restart the server)
           --grpc-target HOST:PORT      listener name for grpc mode (repeat or comma-separate; streams round-robin)
           --namespaces A,B             node namespaces, round-robin over streams (default default)
           --node-prefix NAME           node id prefix (default loadgen)
@@ -106,6 +117,12 @@ public struct LoadGenOptions: Sendable {
             case "--streams": o.streams = try int(a, try value(a))
             case "--conns": o.conns = try int(a, try value(a))
             case "--mode": mode = try value(a)
+            case "--protocol":
+                let v = try value(a)
+                guard let p = XdsProtocol(rawValue: v) else { throw ParseError(description: "--protocol: sotw or delta, got \"\(v)\"") }
+                o.xdsProtocol = p
+            case "--reconnect": o.reconnect = true
+            case "--reconnect-cmd": o.reconnectCommand = try value(a); o.reconnect = true
             case "--grpc-target": o.grpcTargets += try value(a).split(separator: ",").map(String.init)
             case "--namespaces", "--namespace": o.namespaces = try value(a).split(separator: ",").map(String.init)
             case "--node-prefix": o.nodePrefix = try value(a)
@@ -148,6 +165,12 @@ public struct LoadGenOptions: Sendable {
                 throw ParseError(description: "--trigger full needs wildcard subscriptions (--mode envoy); use --trigger endpoint with --mode grpc")
             }
         default: throw ParseError(description: "--mode: envoy or grpc, got \"\(mode)\"")
+        }
+        if o.xdsProtocol == .delta, case .grpc = o.mode {
+            throw ParseError(description: "--protocol delta simulates Envoy (--mode envoy); gRPC's xDS client speaks State of the World")
+        }
+        if o.reconnect && o.xdsProtocol != .delta {
+            throw ParseError(description: "--reconnect needs --protocol delta (a State of the World reconnect is an initial sync)")
         }
         if let c = o.conns, c > o.streams { throw ParseError(description: "--conns \(c) exceeds --streams \(o.streams)") }
         if o.sourceAddresses.isEmpty {

@@ -20,18 +20,23 @@ public final class LoadGenerator {
 
     /// Everything one loop owns: its streams and what the current phase measures.
     final class LoopState {
-        var streams: [ADSClientStream] = []
+        var streams: [any ADSLoadStream] = []
+        /// Global stream index -> position in `streams` (a reconnect finds its stream again).
+        var local: [Int: Int] = [:]
+        var refs: [GRPCClientCallRef] = []
         var tracks: [Track] = []
         var phase: Phase?
         var latencies: [Double] = []
         var keepAlive: [AnyObject] = []
+        var channels: [Channel] = []
         let blocks = ADSClientStream.BlockCache()
+        let transitions = DeltaTransitions()
     }
 
     final class CallDelegate: GRPCClientCallDelegate {
-        let stream: ADSClientStream
+        let stream: any ADSLoadStream
         let shared: Shared
-        init(_ s: ADSClientStream, _ shared: Shared) { stream = s; self.shared = shared }
+        init(_ s: any ADSLoadStream, _ shared: Shared) { stream = s; self.shared = shared }
         func callReceived(_ call: GRPCClientCall, message: UnsafeRawBufferPointer) {
             stream.receive(message, now: MonotonicClock.nanos())
         }
@@ -48,35 +53,60 @@ public final class LoadGenerator {
         let ended = Atomic<Int>(0)
         let endedLogged = Atomic<Bool>(false)
         let finishing = Atomic<Bool>(false)
+        /// Streams are being dropped on purpose (the reconnect phase).
+        let dropping = Atomic<Bool>(false)
 
         init(options: LoadGenOptions) { self.options = options }
 
-        func streamEnded(_ s: ADSClientStream, _ status: GRPCStatus) {
+        func streamEnded(_ s: any ADSLoadStream, _ status: GRPCStatus) {
+            if dropping.load(ordering: .relaxed) { return }
             ended.wrappingAdd(1, ordering: .relaxed)
             if status.code != .ok, !finishing.load(ordering: .relaxed), !endedLogged.exchange(true, ordering: .relaxed) {
                 Log.warn("loadgen_stream_ended", ["stream": s.index, "status": status.code.rawValue, "message": status.message])
             }
         }
 
-        /// Opens a connection's streams on its loop.
+        /// Opens a connection's streams on its loop (again, with what they hold, on a reconnect).
         func open(fd: Int32, streams: Range<Int>, state: LoopState, loop: any IOLoop) {
             let handler = GRPCClientChannelHandler(authority: "\(options.targetHost):\(options.targetPort)")
-            _ = loop.register(fd: fd, peer: "\(options.targetHost):\(options.targetPort)", handler: handler)
+            state.channels.append(loop.register(fd: fd, peer: "\(options.targetHost):\(options.targetPort)", handler: handler))
             state.keepAlive.append(handler)
+            let path = options.xdsProtocol == .delta ? ADSService.deltaPath : ADSService.streamPath
             for index in streams {
+                if let local = state.local[index] {
+                    let stream = state.streams[local]
+                    guard let call = handler.grpc.startCall(path: path, delegate: CallDelegate(stream, self)) else {
+                        streamEnded(stream, GRPCStatus(.resourceExhausted, "could not open a stream"))
+                        continue
+                    }
+                    state.refs[local].call = call
+                    (stream as? DeltaClientStream)?.prepareReconnect()
+                    stream.start()
+                    continue
+                }
                 let local = state.streams.count
-                let mode: ADSClientStream.Mode
-                if case .grpc = options.mode { mode = .grpc(target: options.grpcTargets[index % options.grpcTargets.count]) } else { mode = .envoy }
                 let ref = GRPCClientCallRef()
-                let stream = ADSClientStream(index: index, mode: mode, node: node(index)) { bytes in ref.call?.send(bytes: bytes) }
-                stream.blocks = state.blocks
-                stream.sendBlock = { block, tail in ref.call?.send(body: ByteSlice(block), tail: tail) }
+                let stream: any ADSLoadStream
+                if options.xdsProtocol == .delta {
+                    let d = DeltaClientStream(index: index, node: node(index)) { bytes in ref.call?.send(bytes: bytes) }
+                    d.transitions = state.transitions
+                    stream = d
+                } else {
+                    let mode: ADSClientStream.Mode
+                    if case .grpc = options.mode { mode = .grpc(target: options.grpcTargets[index % options.grpcTargets.count]) } else { mode = .envoy }
+                    let sotw = ADSClientStream(index: index, mode: mode, node: node(index)) { bytes in ref.call?.send(bytes: bytes) }
+                    sotw.blocks = state.blocks
+                    sotw.sendBlock = { block, tail in ref.call?.send(body: ByteSlice(block), tail: tail) }
+                    stream = sotw
+                }
                 let delegate = CallDelegate(stream, self)
-                guard let call = handler.grpc.startCall(path: ADSService.streamPath, delegate: delegate) else {
+                guard let call = handler.grpc.startCall(path: path, delegate: delegate) else {
                     streamEnded(stream, GRPCStatus(.resourceExhausted, "could not open a stream"))
                     continue
                 }
                 ref.call = call
+                state.local[index] = local
+                state.refs.append(ref)
                 stream.onSynced = { [unowned(unsafe) state, self] in
                     if case let .sync(start)? = state.phase { state.latencies.append(Double(MonotonicClock.nanos() - start) / 1e9) }
                     synced.wrappingAdd(1, ordering: .relaxed)
@@ -131,7 +161,7 @@ public final class LoadGenerator {
     /// Runs every phase and returns the report.
     public func run() throws -> LoadReport {
         let o = options
-        var report = LoadReport(machine: "\(System.coreCount) cores, Linux", options: "mode=\(o.mode) streams=\(o.streams) conns=\(o.connections)",
+        var report = LoadReport(machine: "\(System.coreCount) cores, Linux", options: "mode=\(o.mode) protocol=\(o.xdsProtocol.rawValue) streams=\(o.streams) conns=\(o.connections)",
                                 streams: o.streams, connections: o.connections)
         try checkDescriptorLimit()
         var trigger: Trigger?
@@ -150,6 +180,7 @@ public final class LoadGenerator {
                 }
             }
         }
+        if o.reconnect { report.phases.append(try reconnectPhase()) }
         if o.holdNanos > 0 { report.hold = hold(o.holdNanos) }
         shared.finishing.store(true, ordering: .relaxed)
         group.shutdown()
@@ -158,7 +189,7 @@ public final class LoadGenerator {
 
     // MARK: phases
 
-    private func syncPhase() throws -> PhaseResult {
+    private func syncPhase(name: String = "initial sync") throws -> PhaseResult {
         let o = options
         let cpu0 = serverCPU(), self0 = ProcStats.selfCPUSeconds()
         let t0 = MonotonicClock.nanos()
@@ -180,10 +211,37 @@ public final class LoadGenerator {
             loop.execute { [shared] in shared.open(fd: fd, streams: range, state: state.value, loop: loop) }
             if o.progress && c % 500 == 499 { progress("connecting \(c + 1)/\(o.connections)") }
         }
-        let done = wait(for: o.streams, counter: shared.synced, label: "sync")
-        let result = collect(name: "initial sync", expected: o.streams, start: t0, cpu0: cpu0, self0: self0)
-        if !done { Log.warn("loadgen_sync_incomplete", ["synced": shared.synced.load(ordering: .relaxed), "streams": o.streams]) }
+        let done = wait(for: o.streams, counter: shared.synced, label: name)
+        let result = collect(name: name, expected: o.streams, start: t0, cpu0: cpu0, self0: self0)
+        if !done { Log.warn("loadgen_sync_incomplete", ["phase": name, "synced": shared.synced.load(ordering: .relaxed), "streams": o.streams]) }
         return result
+    }
+
+    /// Every connection dropped, then (after `--reconnect-cmd`, which may restart the server)
+    /// opened again; each stream starts with what it holds (Delta: initial_resource_versions).
+    /// Measured like the initial sync: until every stream has an answer for every type.
+    private func reconnectPhase() throws -> PhaseResult {
+        // The rounds' clean-up pushes land first, and are not counted as the reconnect's.
+        OSThread.sleep(nanos: options.settleNanos)
+        let totals = group.onEveryLoop { [states] loop -> (Int, Int) in
+            let s = states[loop.index].value
+            return (s.streams.reduce(0) { $0 + $1.bytesReceived }, s.streams.reduce(0) { $0 + $1.messagesReceived })
+        }
+        lastBytes = totals.reduce(0) { $0 + $1.0 }
+        lastMessages = totals.reduce(0) { $0 + $1.1 }
+        shared.dropping.store(true, ordering: .relaxed)
+        _ = group.onEveryLoop { [states] loop in
+            let s = states[loop.index].value
+            for ref in s.refs { ref.call = nil }
+            for c in s.channels { c.close(.local("reconnect")) }
+            s.channels = []
+        }
+        // Let the closes reach the loops (and the server) before the new connections.
+        OSThread.sleep(nanos: 200_000_000)
+        if let cmd = options.reconnectCommand { try Trigger.run(cmd, flag: "--reconnect-cmd") }
+        shared.dropping.store(false, ordering: .relaxed)
+        shared.synced.store(0, ordering: .relaxed)
+        return try syncPhase(name: "reconnect")
     }
 
     private func triggerPhase(_ kind: LoadGenOptions.Trigger, round: Int, trigger: Trigger) throws -> PhaseResult {
@@ -196,9 +254,8 @@ public final class LoadGenerator {
             s.latencies = []
             var expected = 0
             for (i, stream) in s.streams.enumerated() {
-                let st = stream[type]
-                let watches = st.requested && (clusters.isEmpty || !Set(stream[.eds].names).isDisjoint(with: clusters))
-                s.tracks[i] = Track(baseline: st.version, expected: watches && stream.isSynced, done: false)
+                let watches = stream.requested(type) && (clusters.isEmpty || !Set(stream.edsNames).isDisjoint(with: clusters))
+                s.tracks[i] = Track(baseline: stream.version(type), expected: watches && stream.isSynced, done: false)
                 if s.tracks[i].expected { expected += 1 }
             }
             return expected

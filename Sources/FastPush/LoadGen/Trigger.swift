@@ -40,7 +40,7 @@ final class Trigger {
 
     func fire(_ kind: LoadGenOptions.Trigger, round: Int) throws {
         if let cmd = options.triggerCommand {
-            try run(cmd.replacingAll("{round}", with: String(round)).replacingAll("{kind}", with: kind.rawValue))
+            try Self.run(cmd.replacingAll("{round}", with: String(round)).replacingAll("{kind}", with: kind.rawValue), flag: "--trigger-cmd")
             return
         }
         switch kind {
@@ -74,16 +74,17 @@ final class Trigger {
         guard r.status == 200 else { throw TriggerError("PUT \(ns)/\(n): HTTP \(r.status): \(r.text)") }
     }
 
-    private func run(_ cmd: String) throws {
+    /// Runs `cmd` with sh and waits; a non-zero exit is an error naming `flag`.
+    static func run(_ cmd: String, flag: String) throws {
         var pid: pid_t = 0
         let argv = ["/bin/sh", "-c", cmd]
         var cargs = argv.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         let rc = posix_spawn(&pid, "/bin/sh", nil, nil, &cargs, environ)
-        guard rc == 0 else { throw TriggerError("--trigger-cmd: posix_spawn failed: \(rc)") }
+        guard rc == 0 else { throw TriggerError("\(flag): posix_spawn failed: \(rc)") }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-        if status != 0 { throw TriggerError("--trigger-cmd exited with status \(status): \(cmd)") }
+        if status != 0 { throw TriggerError("\(flag) exited with status \(status): \(cmd)") }
     }
 }
 
