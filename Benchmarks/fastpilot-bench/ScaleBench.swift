@@ -14,11 +14,21 @@ enum ScaleBench {
         var endpoints = 10
         var rounds = 3
         var mode = "envoy"
+        /// "sotw" or "delta" (loadgen --protocol).
+        var xdsProtocol = "sotw"
+        /// A full change's new service on a port of its own (loadgen --full-new-port).
+        var fullNewPort = false
+        var triggers = "endpoint,full"
+        /// Delta only: after the rounds, every stream reconnects with what it holds; with
+        /// `restart`, to a new server process on the same registry and port.
+        var reconnect = false
+        var restart = false
         /// EDS debounce off and a 1 ms quiet period: the rows measure the fan-out, not the wait.
         var serverArgs: [String] = ["--debounce-after", "1ms", "--eds-debounce", "false"]
         var label: String {
             (streams == conns ? "\(streams) streams, 1 per connection" : "\(streams) streams over \(conns) connections")
-                + (mode == "grpc" ? " (grpc mode)" : "")
+                + (mode == "grpc" ? " (grpc mode)" : "") + (xdsProtocol == "delta" ? ", Delta" : "")
+                + (services != 100 ? ", \(services) services" : "")
         }
     }
 
@@ -66,17 +76,47 @@ enum ScaleBench {
         let registryPath = "\(dir)/registry.json"
         try registry(services: sc.services, endpoints: sc.endpoints).write(toFile: registryPath, atomically: true, encoding: .utf8)
         let xds = freePort(), admin = freePort()
-        let server = try spawn("\(binDir)/fastpilot", ["serve", "--registry", registryPath, "--xds-address", "127.0.0.1:\(xds)",
-                                                         "--admin-port", String(admin), "--log-level", "warn"] + sc.serverArgs,
-                               stdout: "\(dir)/server.log")
-        defer { kill(server, SIGTERM); var st: Int32 = 0; waitpid(server, &st, 0) }
+        let serverArgs = ["serve", "--registry", registryPath, "--xds-address", "127.0.0.1:\(xds)",
+                          "--admin-port", String(admin), "--log-level", "warn"] + sc.serverArgs
+        let server = try spawn("\(binDir)/fastpilot", serverArgs, stdout: "\(dir)/server.log")
+        let pidFile = "\(dir)/server.pid"
+        try String(server).write(toFile: pidFile, atomically: true, encoding: .utf8)
+        defer {
+            kill(server, SIGTERM); var st: Int32 = 0; waitpid(server, &st, 0)
+            // A server the restart script started is not our child: stopped by its pid file.
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid != server {
+                kill(pid, SIGTERM)
+                for _ in 0..<100 where kill(pid, 0) == 0 { usleep(50_000) }
+            }
+        }
         try waitReady(admin)
         let json = "\(dir)/loadgen.json"
         var args = ["loadgen", "--target", "127.0.0.1:\(xds)", "--admin", "127.0.0.1:\(admin)", "--streams", String(sc.streams),
                     "--conns", String(sc.conns), "--rounds", String(sc.rounds), "--namespaces", "bench", "--mode", sc.mode,
                     "--server-pid", String(server), "--json", json, "--no-progress", "--timeout", "120s",
-                    "--trigger-service", "bench/svc-0"]
+                    "--trigger-service", "bench/svc-0", "--protocol", sc.xdsProtocol]
         if sc.mode == "grpc" { args += ["--grpc-target", "svc-0.bench.svc.cluster.local:8080", "--trigger", "endpoint"] }
+        else { args += ["--trigger", sc.triggers] }
+        if sc.fullNewPort { args += ["--full-new-port"] }
+        if sc.reconnect {
+            args += ["--reconnect"]
+            if sc.restart {
+                // Stops the server (SIGTERM, as a rolling restart would) and starts a new one on the
+                // same registry and ports; the loadgen reconnects once it is ready.
+                let script = "\(dir)/restart.sh"
+                let quoted = serverArgs.map { "'\($0)'" }.joined(separator: " ")
+                let lines = [
+                    // The first server is the bench's child: once it exits it is a zombie until reaped.
+                    "pid=$(cat \(pidFile)); kill -TERM $pid",
+                    "while kill -0 $pid 2>/dev/null && ! grep -q '^State:.*Z' /proc/$pid/status 2>/dev/null; do sleep 0.05; done",
+                    "setsid '\(binDir)/fastpilot' \(quoted) >>'\(dir)/server.log' 2>&1 </dev/null & echo $! > \(pidFile)",
+                    "for i in $(seq 200); do curl -sf http://127.0.0.1:\(admin)/ready >/dev/null 2>&1 && exit 0; sleep 0.05; done; exit 1",
+                ]
+                try (lines.joined(separator: "\n") + "\n").write(toFile: script, atomically: true, encoding: .utf8)
+                args += ["--reconnect-cmd", "sh \(script)"]
+            }
+        }
         let lg = try spawn("\(binDir)/fastpilot", args, stdout: "\(dir)/loadgen.out")
         var st: Int32 = 0
         waitpid(lg, &st, 0)

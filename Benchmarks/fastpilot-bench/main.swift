@@ -6,7 +6,8 @@ import Glibc
 /// fastpilot-bench [all|queue|proto|fanout|floor|scale|...] [--short]
 ///   all --short   the `make bench` suite (under 5 minutes): one table
 ///   scale N K [R] [-- server flags]   one end-to-end scenario (serve + loadgen processes)
-///   scale-suite   the scale scenarios of BENCHMARKS.md
+///   scale-suite   the scale scenarios of BENCHMARKS.md (State of the World, then the Delta tables)
+///   scale-delta [--quick]   the Delta tables only
 ///   soak [--duration 10m]   churn, reconnects and a slow client; RSS sampled, flat or not
 let args = CommandLine.arguments.dropFirst()
 let short = args.contains("--short")
@@ -46,6 +47,7 @@ case "scale":
     var sc = ScaleBench.Scenario(streams: nums.first ?? 1000, conns: nums.count > 1 ? nums[1] : (nums.first ?? 1000))
     if nums.count > 2 { sc.rounds = nums[2] }
     if rest[..<sep].contains("--grpc") { sc.mode = "grpc" }
+    if rest[..<sep].contains("--delta") { sc.xdsProtocol = "delta" }
     if sep < rest.count { sc.serverArgs = Array(rest[(sep + 1)...]) }
     print(ScaleBench.table([try ScaleBench.run(sc)]))
 case "soak":
@@ -59,6 +61,10 @@ case "scale-suite":
     }
     print("machine: \(Harness.machine())")
     print(ScaleBench.table(rows))
+    print(try DeltaBench.run())
+case "scale-delta":
+    // fastpilot-bench scale-delta [--quick]: the Delta tables only
+    print(try DeltaBench.run(quick: args.contains("--quick")))
 case "all":
     // The short suite: each part at a size that keeps the whole under five minutes.
     var rows: [[String]] = []

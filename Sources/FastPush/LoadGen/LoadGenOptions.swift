@@ -22,6 +22,8 @@ public struct LoadGenOptions: Sendable {
     public var triggers: [Trigger] = [.endpoint, .full]
     /// `namespace/name` of the ServiceEntry an endpoint trigger changes (default: the first).
     public var triggerService: String?
+    /// A full change's new service gets a port no other service uses (else 8080).
+    public var fullNewPort = false
     /// Runs instead of the admin API for each trigger (for other servers); `{round}` and
     /// `{kind}` are replaced.
     public var triggerCommand: String?
@@ -66,6 +68,8 @@ public struct LoadGenOptions: Sendable {
           --rounds R                   rounds of each trigger (default 3)
           --trigger LIST               endpoint, full, or both (default endpoint,full); none: sync only
           --trigger-service NS/NAME    ServiceEntry an endpoint trigger changes (default: the first)
+          --full-new-port              a full change adds its service on a port of its own (default: port 8080,
+                                       so the route configuration of port 8080 changes for every client)
           --trigger-cmd CMD            run CMD (sh -c) instead of the admin API; {round} and {kind} are replaced
           --expect-cluster NAME        with --trigger-cmd: streams watching NAME must converge (repeatable)
           --timeout DURATION           per phase (default 60s); exit 1 if a stream has not converged
@@ -137,6 +141,7 @@ public struct LoadGenOptions: Sendable {
                     }
                 }
             case "--trigger-service": o.triggerService = try value(a)
+            case "--full-new-port": o.fullNewPort = true
             case "--trigger-cmd": o.triggerCommand = try value(a)
             case "--expect-cluster": o.expectClusters.append(try value(a))
             case "--timeout": o.timeoutNanos = try duration(a, try value(a))

@@ -54,8 +54,11 @@ final class Trigger {
             try put(namespace, name, ServiceEntryAPI.render(changed))
         case .full:
             let n = "loadgen-full-\(getpid())-\(round)"
+            // On a port in use, every client's route configuration for that port changes too;
+            // --full-new-port gives the new service a port of its own (a new listener and route).
+            let port: UInt32 = options.fullNewPort ? UInt32(20000 + round % 10000) : 8080
             let s = Service(hostname: "\(n).\(namespace).svc.cluster.local", namespace: namespace, configName: n,
-                            ports: [ServicePort(number: 8080, name: "grpc")], endpoints: [WorkloadEndpoint(address: "10.254.0.\(round % 250 + 1)")])
+                            ports: [ServicePort(number: port, name: "grpc")], endpoints: [WorkloadEndpoint(address: "10.254.0.\(round % 250 + 1)")])
             try put(namespace, n, ServiceEntryAPI.render([s]))
             created.append(n)
         }
