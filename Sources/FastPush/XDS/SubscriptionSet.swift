@@ -34,9 +34,7 @@ public final class SubscriptionSet: Hashable, Sendable, CustomStringConvertible 
         static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.names == b.names }
     }
 
-    // Strong references, purged when only the table still holds a set: a weak reference would
-    // give every set a side table and make each retain and release of it a slow path.
-    private static let table = Mutex<(entries: [Key: SubscriptionSet], insertsSincePurge: Int)>(([:], 0))
+    private static let table = InternTable<Key, SubscriptionSet>()
 
     /// The interned set for `names` (any order, duplicates allowed).
     public static func of(_ names: [String]) -> SubscriptionSet {
@@ -44,25 +42,11 @@ public final class SubscriptionSet: Hashable, Sendable, CustomStringConvertible 
         var h = Hasher()
         h.combine(sorted)
         let key = Key(names: sorted, hash: h.finalize())
-        return table.withLock { t in
-            if let existing = t.entries[key] { return existing }
-            let s = SubscriptionSet(sortedUnique: sorted, hash: key.hash)
-            t.entries[key] = s
-            t.insertsSincePurge += 1
-            if t.insertsSincePurge > max(1024, t.entries.count) {
-                purge(&t.entries)
-                t.insertsSincePurge = 0
-            }
-            return s
-        }
+        return table.intern(key) { SubscriptionSet(sortedUnique: sorted, hash: key.hash) }
     }
 
-    private static func purge(_ entries: inout [Key: SubscriptionSet]) {
-        for k in Array(entries.keys) {
-            var v = entries.removeValue(forKey: k)!
-            if !isKnownUniquelyReferenced(&v) { entries[k] = v }
-        }
-    }
+    /// Interned sets alive or awaiting a purge (tests check that the table stays bounded).
+    static var internedCount: Int { table.count }
 
     public static let empty = SubscriptionSet.of([])
 

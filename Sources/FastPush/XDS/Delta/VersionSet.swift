@@ -54,24 +54,21 @@ public final class VersionSet: Sendable, CustomStringConvertible {
         return h
     }
 
-    // Strong references, purged when only the table still holds a set (as SubscriptionSet).
-    private static let table = Mutex<(entries: [UInt64: [VersionSet]], insertsSincePurge: Int)>(([:], 0))
+    private struct Key: Hashable {
+        let names: [String]
+        let versions: [UInt64]
+        let hash: UInt64
+        func hash(into h: inout Hasher) { h.combine(hash) }
+        static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.versions == b.versions && a.names == b.names }
+    }
+
+    private static let table = InternTable<Key, VersionSet>()
 
     /// The interned set for names sorted ascending and unique, with their versions.
     public static func of(sortedNames names: [String], versions: [UInt64]) -> VersionSet {
         precondition(names.count == versions.count)
         let h = hash(names, versions)
-        return table.withLock { t in
-            if let hit = t.entries[h]?.first(where: { $0.versions == versions && $0.names == names }) { return hit }
-            let s = VersionSet(names: names, versions: versions, hash: h)
-            t.entries[h, default: []].append(s)
-            t.insertsSincePurge += 1
-            if t.insertsSincePurge > max(1024, t.entries.count) {
-                purge(&t.entries)
-                t.insertsSincePurge = 0
-            }
-            return s
-        }
+        return table.intern(Key(names: names, versions: versions, hash: h)) { VersionSet(names: names, versions: versions, hash: h) }
     }
 
     /// A client's `initial_resource_versions` (any order; a repeated name keeps its last version;
@@ -85,6 +82,22 @@ public final class VersionSet: Sendable, CustomStringConvertible {
         return of(sortedNames: names, versions: names.map { byName[$0]! })
     }
 
+    private static let wireTable = Mutex<[UInt64: [(wire: [UInt8], set: VersionSet)]]>([:])
+
+    /// `claimed` for a request's initial_resource_versions still as wire bytes: thousands of
+    /// reconnecting Envoys that hold the same resources send the same bytes, decoded once.
+    public static func claimed(wire: [UInt8], digest: UInt64,
+                               decode: () throws(ProtoDecodingError) -> [(name: String, version: String)]) throws(ProtoDecodingError) -> VersionSet {
+        if wire.isEmpty { return empty }
+        if let hit = wireTable.withLock({ t in t[digest]?.first { $0.wire == wire }?.set }) { return hit }
+        let set = claimed(try decode())
+        wireTable.withLock { t in
+            if t.count >= 256 { t.removeAll(keepingCapacity: true) }
+            t[digest, default: []].append((wire, set))
+        }
+        return set
+    }
+
     /// Builds a set from unsorted entries that may repeat a name (the last one wins).
     public static func of(_ entries: [(String, UInt64)]) -> VersionSet {
         var byName: [String: UInt64] = [:]
@@ -93,17 +106,6 @@ public final class VersionSet: Sendable, CustomStringConvertible {
         return of(sortedNames: names, versions: names.map { byName[$0]! })
     }
 
-    private static func purge(_ entries: inout [UInt64: [VersionSet]]) {
-        for k in Array(entries.keys) {
-            var bucket = entries.removeValue(forKey: k)!
-            var kept: [VersionSet] = []
-            for i in bucket.indices {
-                if !isKnownUniquelyReferenced(&bucket[i]) { kept.append(bucket[i]) }
-            }
-            if !kept.isEmpty { entries[k] = kept }
-        }
-    }
-
-    /// Interned sets alive (tests check that the table does not grow without bound).
-    static var internedCount: Int { table.withLock { $0.entries.values.reduce(0) { $0 + $1.count } } }
+    /// Interned sets alive or awaiting a purge (tests check that the table stays bounded).
+    static var internedCount: Int { table.count }
 }
