@@ -312,7 +312,7 @@ public final class DiscoveryServer: Sendable {
         let push = pushContext
         let start = MonotonicClock.nanos()
         let view = push.view(for: proxy.namespace)
-        conn.saw(push, view: view)
+        conn.answered(from: push, view: view)
         guard var watch = conn.state.withLock({ $0.watched[type] }) else { return }
         if let only {
             watch.names = only
@@ -343,10 +343,11 @@ public final class DiscoveryServer: Sendable {
 
     func pushConnection(_ conn: XdsConnection, _ request: PushRequest, done: PushDone, into deliveries: inout DeliveryBatch) {
         guard !conn.isClosed, let push = request.push else { done(); return }
-        let (proxy, watched, before) = conn.state.withLock { ($0.proxy, $0.watched, $0.lastView) }
+        let (proxy, watched, before, answered) = conn.state.withLock { ($0.proxy, $0.watched, $0.lastView, $0.answeredView) }
         guard let proxy, !proxy.id.isEmpty else { done(); return }
         let view = push.view(for: proxy.namespace)
-        guard let scoped = ProxyNeedsPush.evaluate(proxy: proxy, request: request, now: push, before: before, view: view) else {
+        guard let scoped = ProxyNeedsPush.evaluate(proxy: proxy, request: request, now: push, before: before, view: view,
+                                                   answered: answered) else {
             done()
             return
         }
@@ -365,7 +366,7 @@ public final class DiscoveryServer: Sendable {
         case .delta:
             responses = deltaPush(proxy: proxy, watched: watched, request: scoped, push: push, view: view, start: start)
         }
-        conn.saw(push, view: view, pushed: true)
+        conn.pushed(push, view: view)
         guard !responses.isEmpty else { done(); return }
         let queued = request.start
         let metrics = self.metrics

@@ -14,6 +14,10 @@ public final class XdsConnection: PushQueueItem, Sendable {
         /// proxy that no change reaches does not pin an old snapshot's response caches.
         public var lastView: NamespaceView?
         public var lastPushVersion: UInt64 = 0
+        /// A request answered from a snapshot newer than the last push: what the proxy may also
+        /// hold (of the requested type) until a push catches up with it.
+        public var answeredView: NamespaceView?
+        var answeredVersion: UInt64 = 0
         public var pushes = 0
         /// The push whose last write is still under way (its slot goes back early on a stall).
         var pendingPush: PushDone?
@@ -41,13 +45,30 @@ public final class XdsConnection: PushQueueItem, Sendable {
     public var proxy: Proxy? { state.withLock { $0.proxy } }
     public var snapshot: State { state.withLock { $0 } }
 
-    /// Records the snapshot the proxy now has (never an older one), and counts a push.
-    func saw(_ push: PushContext, view: NamespaceView, pushed: Bool = false) {
+    /// Records the snapshot a push brought the proxy (never an older one), and counts it.
+    func pushed(_ push: PushContext, view: NamespaceView) {
         state.withLock { st in
-            if pushed { st.pushes += 1 }
+            st.pushes += 1
             if st.lastPushVersion < push.version {
                 st.lastPushVersion = push.version
                 st.lastView = view
+            }
+            if st.answeredVersion <= push.version { st.answeredView = nil }
+        }
+    }
+
+    /// A request was answered from `push`. It does not replace the last push's view, which
+    /// ProxyNeedsPush compares with: a snapshot whose push has not reached this stream yet must
+    /// not hide that push's removals (the other types still hold the older one). It is kept
+    /// beside it, so that what the answer brought can be taken away too.
+    func answered(from push: PushContext, view: NamespaceView) {
+        state.withLock { st in
+            if st.lastView == nil {
+                st.lastPushVersion = push.version
+                st.lastView = view
+            } else if push.version > st.lastPushVersion && push.version >= st.answeredVersion {
+                st.answeredVersion = push.version
+                st.answeredView = view
             }
         }
     }

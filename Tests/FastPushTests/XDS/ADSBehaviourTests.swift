@@ -105,6 +105,23 @@ import Testing
         #expect(c.received(.eds).count == 2)
     }
 
+    /// A request answered from a snapshot whose push has not reached the stream yet must not hide
+    /// that push: the deleted service's cluster must still leave CDS (it did not, when answering
+    /// a request moved the view ProxyNeedsPush compares with).
+    @Test func requestBetweenPublishAndPushDoesNotSwallowThePush() throws {
+        let server = Fixtures.server()
+        let c = envoy(server, namespace: "demo")
+        let ledger = ResourceNames.outboundCluster(port: 7070, host: "ledger.payments.svc.cluster.local")
+        #expect(clusterNames(c).contains(ledger))
+        server.updateRegistry(RegistrySnapshot(services: [Fixtures.echo, Fixtures.privateSvc]))
+        let names = clusterNames(c) + ["outbound|1||late.invalid"]
+        c.send(.eds, names: names, nonce: c.last(.eds)!.nonce)
+        let cdsBefore = c.received(.cds).count
+        server.drainQueue()
+        #expect(c.received(.cds).count == cdsBefore + 1)
+        #expect(!clusterNames(c).contains(ledger))
+    }
+
     /// Pushes do not wait for ACKs (as in Istio): each change is one new version, never a resend.
     @Test func clientThatNeverACKsGetsEachNewVersionOnce() throws {
         let server = Fixtures.server()

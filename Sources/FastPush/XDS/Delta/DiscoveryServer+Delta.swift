@@ -5,6 +5,10 @@ extension DiscoveryServer {
     /// Reads one DeltaDiscoveryRequest and answers it on the stream if needed. Loop thread.
     public func process(_ request: DeltaDiscoveryRequest, on conn: XdsConnection) -> RequestOutcome {
         guard let type = XdsType(typeURL: request.typeURL) else { return unknownType(request.typeURL, on: conn) }
+        let names: DeltaRequestNames
+        do { names = try DeltaRequestNames(request) } catch {
+            return .close(GRPCStatus(.invalidArgument, "malformed DeltaDiscoveryRequest: \(error)"))
+        }
         var initialized = false
         let result = conn.state.withLock { st -> (DeltaRequestOutcome, Proxy)? in
             if st.proxy == nil {
@@ -13,7 +17,7 @@ extension DiscoveryServer {
                 st.proxy = Proxy(node: node, defaultNamespace: config.defaultNamespace)
                 initialized = true
             }
-            return (DeltaRules.process(request, type: type, watched: &st.watched), st.proxy!)
+            return (DeltaRules.process(request, names: names, type: type, watched: &st.watched), st.proxy!)
         }
         guard let (outcome, proxy) = result else {
             return .close(GRPCStatus(.invalidArgument, "the first DeltaDiscoveryRequest on a stream must carry node with an id"))
@@ -45,7 +49,7 @@ extension DiscoveryServer {
         let push = pushContext
         let start = MonotonicClock.nanos()
         let view = push.view(for: proxy.namespace)
-        conn.saw(push, view: view)
+        conn.answered(from: push, view: view)
         guard let watch = conn.state.withLock({ $0.watched[type] }) else { return }
         // A NACK's own answer leaves out what it rejected: that waits for the next change.
         let resend = nack ? force : union(watch.resend, force)
