@@ -51,7 +51,7 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
             case .sotw:
                 outcome = server.process(try DiscoveryRequest(decodingDeferringNames: message), on: conn)
             case .delta:
-                let request = try DeltaDiscoveryRequest(decoding: message, decodingNode: !nodeRead)
+                let request = try DeltaDiscoveryRequest(decoding: message, decodingNode: !nodeRead, deferringNames: true)
                 outcome = server.process(request, on: conn)
                 if case .ok = outcome { nodeRead = true }
             }

@@ -14,6 +14,13 @@ public struct DeltaDiscoveryRequest: Sendable, Equatable {
     public var errorDetail: RPCStatus? = nil                       // 7 google.rpc.Status
     /// The request carried a node that was skipped, not decoded (`decodingNode: false`).
     public var nodeSkipped = false
+    /// With `deferringNames: true`: `resource_names_subscribe` (3) and `initial_resource_versions`
+    /// (5) kept as wire bytes (field entries) with digests, and the arrays above left empty.
+    public var subscribeWire: [UInt8] = []
+    public var subscribeDigest: UInt64 = 0
+    public var initialWire: [UInt8] = []
+    public var initialDigest: UInt64 = 0
+    public var namesDeferred = false
     public init() {}
 
     public static func == (a: DeltaDiscoveryRequest, b: DeltaDiscoveryRequest) -> Bool {

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// How a DeltaDiscoveryRequest was read (delta-xds-semantics.md section 3, fastpilot's rules).
 public struct DeltaRequestOutcome: Equatable, Sendable {
     public enum Kind: Equatable, Sendable {
@@ -28,32 +30,78 @@ public struct DeltaRequestOutcome: Equatable, Sendable {
 /// are applied on stale nonces, ACKs and NACKs alike (never lost); a re-subscribed name is always
 /// answered; `*` can be subscribed and unsubscribed later; names the client unsubscribes leave
 /// `held` (so a name still in the wildcard goes out again, the spec's "ambiguous" case).
+/// A request's names, interned: the subscribe list (with `*`), the unsubscribe list as sent,
+/// and the initial_resource_versions as a VersionSet.
+public struct DeltaRequestNames: Sendable {
+    public var subscribe: Subscription
+    public var unsubscribe: [String]
+    public var claims: VersionSet
+
+    public init(subscribe: Subscription, unsubscribe: [String], claims: VersionSet) {
+        self.subscribe = subscribe
+        self.unsubscribe = unsubscribe
+        self.claims = claims
+    }
+
+    /// From a request: deferred lists are interned by their wire bytes (decoded once for all
+    /// the streams that send the same ones).
+    public init(_ r: DeltaDiscoveryRequest) throws(ProtoDecodingError) {
+        unsubscribe = r.resourceNamesUnsubscribe
+        if r.namesDeferred {
+            subscribe = r.subscribeWire.isEmpty ? Subscription(names: .empty, star: false)
+                : try SubscriptionSet.of(wire: r.subscribeWire, digest: r.subscribeDigest) { () throws(ProtoDecodingError) in
+                    try r.decodedNames().subscribe
+                }
+            claims = try VersionSet.claimed(wire: r.initialWire, digest: r.initialDigest) { () throws(ProtoDecodingError) in
+                try r.decodedNames().initial
+            }
+        } else {
+            subscribe = Subscription(r.resourceNamesSubscribe)
+            claims = VersionSet.claimed(r.initialResourceVersions)
+        }
+    }
+}
+
+/// The Delta request rules on one stream's watches. Pure: no I/O, no locks; the caller holds the
+/// connection state. Differences from Istio, after delta-xds-semantics.md: subscription changes
+/// are applied on stale nonces, ACKs and NACKs alike (never lost); a re-subscribed name is always
+/// answered; `*` can be subscribed and unsubscribed later; names the client unsubscribes leave
+/// `held` (so a name still in the wildcard goes out again, the spec's "ambiguous" case).
 public enum DeltaRules {
     public static func process(_ r: DeltaDiscoveryRequest, type: XdsType, watched: inout Watches) -> DeltaRequestOutcome {
-        let subscribe = r.resourceNamesSubscribe, unsubscribe = r.resourceNamesUnsubscribe
+        // Tests and the fuzzer come here with plain arrays; the server interns first.
+        let names = DeltaRequestNames(subscribe: Subscription(r.resourceNamesSubscribe), unsubscribe: r.resourceNamesUnsubscribe,
+                                      claims: VersionSet.claimed(r.initialResourceVersions))
+        return process(r, names: names, type: type, watched: &watched)
+    }
+
+    public static func process(_ r: DeltaDiscoveryRequest, names req: DeltaRequestNames, type: XdsType,
+                               watched: inout Watches) -> DeltaRequestOutcome {
+        let unsubscribe = req.unsubscribe
         guard var w = watched[type] else {
             if let err = r.errorDetail {
                 // A NACK of nothing: counted, and no watch is made from it.
                 return DeltaRequestOutcome(kind: .nack(message(err)), evaluate: false, force: nil)
             }
-            let dropped = Set(unsubscribe)
-            let star = subscribe.contains("*") && !dropped.contains("*")
-            let wildcard = type.isWildcardType && (star || subscribe.isEmpty)
-            var names = subscribe.filter { $0 != "*" && !dropped.contains($0) }
-            let claims = r.initialResourceVersions.filter { !dropped.contains($0.name) && $0.name != "*" }
-            if !wildcard {
-                // Named types: a resource the client holds is one it is subscribed to (Istio).
-                names += claims.map(\.name)
+            var subscribed = req.subscribe.names
+            var claims = req.claims
+            var star = req.subscribe.star
+            if !unsubscribe.isEmpty {
+                let dropped = Set(unsubscribe)
+                if dropped.contains("*") { star = false }
+                subscribed = subscribed.applying(subscribe: [], unsubscribe: unsubscribe)
+                claims = claims.filter { !dropped.contains($0) }
             }
-            var watch = WatchedResource(type: type, subscription: Subscription(names: SubscriptionSet.of(names), star: false))
+            let wildcard = type.isWildcardType && (star || req.subscribe.isEmpty)
+            // Named types: a resource the client holds is one it is subscribed to (Istio). Names
+            // asked for without a version claimed are sent, or for CDS and LDS reported removed
+            // if they do not exist; claimed ones go out only if their version differs.
+            let (names, fresh) = initialNames(subscribed, claims, addClaims: !wildcard)
+            var watch = WatchedResource(type: type, subscription: Subscription(names: names, star: false))
             watch.wildcard = wildcard
-            watch.held = VersionSet.claimed(claims)
+            watch.held = claims
             watched[type] = watch
-            // Names asked for without a version claimed: sent, or for CDS and LDS reported
-            // removed if they do not exist. Claimed ones go out only if their version differs.
-            let claimed = Set(claims.map(\.name))
-            let fresh = subscribe.filter { $0 != "*" && !dropped.contains($0) && !claimed.contains($0) }
-            return DeltaRequestOutcome(kind: .initial, evaluate: true, force: fresh.isEmpty ? nil : SubscriptionSet.of(fresh))
+            return DeltaRequestOutcome(kind: .initial, evaluate: true, force: fresh)
         }
 
         let kind: DeltaRequestOutcome.Kind
@@ -80,15 +128,10 @@ public enum DeltaRules {
 
         // Subscription changes, whatever the kind of request.
         var changed = false
-        var add: [String] = [], remove: [String] = []
-        for n in subscribe {
-            if n == "*" {
-                if type.isWildcardType && !w.wildcard { w.wildcard = true; changed = true }
-            } else {
-                add.append(n)
-            }
-        }
+        let add = req.subscribe.names
+        if req.subscribe.star && type.isWildcardType && !w.wildcard { w.wildcard = true; changed = true }
         var droppedWildcard = false
+        var remove: [String] = []
         for n in unsubscribe {
             if n == "*" {
                 if w.wildcard { w.wildcard = false; changed = true; droppedWildcard = true }
@@ -97,7 +140,7 @@ public enum DeltaRules {
             }
         }
         if !add.isEmpty || !remove.isEmpty {
-            let names = w.names.applying(subscribe: add, unsubscribe: remove)
+            let names = w.names.applying(subscribe: add.names, unsubscribe: remove)
             if names !== w.names { w.names = names; changed = true }
         }
         if let held = w.held, !held.isEmpty, !remove.isEmpty || droppedWildcard {
@@ -108,7 +151,7 @@ public enum DeltaRules {
             if now !== held { w.held = now; changed = true }
         }
         watched[type] = w
-        let force = add.isEmpty ? nil : SubscriptionSet.of(add)
+        let force = add.isEmpty ? nil : add
         return DeltaRequestOutcome(kind: kind, evaluate: changed || force != nil, force: force)
     }
 
@@ -118,5 +161,27 @@ public enum DeltaRules {
         guard !b.isEmpty else { return a }
         guard let a, !a.isEmpty else { return SubscriptionSet.of(b) }
         return SubscriptionSet.of(a.names + b)
+    }
+
+    private static let initialMemo = Mutex<[(subscribed: SubscriptionSet, claims: VersionSet, addClaims: Bool,
+                                              names: SubscriptionSet, fresh: SubscriptionSet?)]>([])
+
+    /// A first request's subscription (the names asked for, plus for named types the claimed
+    /// ones) and the names asked for without a claim. Reconnecting Envoys of one scope send the
+    /// same sets: the last few answers are kept.
+    static func initialNames(_ subscribed: SubscriptionSet, _ claims: VersionSet, addClaims: Bool) -> (SubscriptionSet, SubscriptionSet?) {
+        if claims.isEmpty { return (subscribed, subscribed.isEmpty ? nil : subscribed) }
+        if let hit = initialMemo.withLock({ m in
+            m.first { $0.subscribed === subscribed && $0.claims === claims && $0.addClaims == addClaims }
+        }) { return (hit.names, hit.fresh) }
+        let names = addClaims ? subscribed.applying(subscribe: claims.names, unsubscribe: []) : subscribed
+        let claimed = Set(claims.names)
+        let freshNames = subscribed.names.filter { !claimed.contains($0) }
+        let fresh = freshNames.isEmpty ? nil : SubscriptionSet.of(freshNames)
+        initialMemo.withLock { m in
+            if m.count >= 16 { m.removeFirst() }
+            m.append((subscribed, claims, addClaims, names, fresh))
+        }
+        return (names, fresh)
     }
 }
