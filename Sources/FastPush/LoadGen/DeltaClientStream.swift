@@ -110,9 +110,15 @@ public final class DeltaClientStream: ADSLoadStream {
         var s = types[t.rawValue]
         if s.requested && s.names == names { return }
         if !s.requested && names.isEmpty { return }
-        let old = Set(s.names), new = Set(names)
-        let add = names.filter { !old.contains($0) }
-        let drop = s.names.filter { !new.contains($0) }
+        // Both lists are sorted: one merge walk, no hashing (every stream makes this move).
+        var add: [String] = [], drop: [String] = []
+        var i = 0, j = 0
+        let old = s.names
+        while i < old.count || j < names.count {
+            if j == names.count || (i < old.count && old[i] < names[j]) { drop.append(old[i]); i += 1 }
+            else if i == old.count || names[j] < old[i] { add.append(names[j]); j += 1 }
+            else { i += 1; j += 1 }
+        }
         s.requested = true
         s.names = names
         types[t.rawValue] = s
