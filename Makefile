@@ -102,7 +102,7 @@ asan: deps
 # libFuzzer without its main (libclang_rt.fuzzer_no_main); our main calls LLVMFuzzerRunDriver.
 # Release (-O) for speed, with assert()s kept (-assert-config Debug).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= proto request h2 registry admin
+FUZZ_TARGETS ?= proto request h2 registry admin delta
 FUZZ_SCRATCH ?= .build-fuzz
 FUZZ_OUT ?= fuzz-artifacts
 FUZZ_RSS_MB ?= 2048

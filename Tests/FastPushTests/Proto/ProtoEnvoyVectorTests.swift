@@ -18,7 +18,8 @@ import Testing
     }
 
     @Test func everyPythonVectorIsCompared() {
-        #expect(Set(PythonVectors.hex.keys) == Set(Self.exactNames))
+        // The delta_ vectors are compared in ProtoDeltaVectorTests.
+        #expect(Set(PythonVectors.hex.keys) == Set(Self.exactNames + ProtoDeltaVectorTests.allNames))
     }
 
     @Test func pythonEncodedRequestsDecodeToTheReference() throws {
@@ -57,14 +58,23 @@ import Testing
     /// For the reverse check: FASTPUSH_PROTO_VECTORS_OUT=/tmp/swift-vectors.txt swift test --filter Proto,
     /// then make_vectors.py --check /tmp/swift-vectors.txt parses Swift's bytes with the real protos.
     @Test func exportSwiftEncodingsForPythonCheck() throws {
-        let encodings = Reference.swiftEncodings
-        #expect(encodings.count == Self.exactNames.count + 1)
+        #expect(Reference.swiftEncodings.count == Self.exactNames.count + 1)
+        let encodings = Reference.swiftEncodings + DeltaReference.swiftEncodings
         for (name, bytes) in encodings where name.hasPrefix("discovery_") {
             // What is exported must at least decode with our own decoder.
             if name.hasPrefix("discovery_request") {
                 _ = try DiscoveryRequest(decoding: bytes)
             } else {
                 _ = try DiscoveryResponse(decoding: bytes)
+            }
+        }
+        for (name, bytes) in DeltaReference.swiftEncodings {
+            if name.hasPrefix("delta_discovery_request") {
+                _ = try DeltaDiscoveryRequest(decoding: bytes)
+            } else if name.hasPrefix("delta_discovery_response") {
+                _ = try DeltaDiscoveryResponse(decoding: bytes)
+            } else {
+                _ = try DeltaResource(decoding: bytes)
             }
         }
         guard let path = ProcessInfo.processInfo.environment["FASTPUSH_PROTO_VECTORS_OUT"] else { return }

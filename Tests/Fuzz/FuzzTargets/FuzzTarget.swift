@@ -40,6 +40,7 @@ public struct FuzzTarget: Sendable {
 public enum FuzzTargets {
     public static let all: [FuzzTarget] = [
         ProtoFuzz.target, RequestFuzz.target, H2Fuzz.target, RegistryFuzz.target, AdminFuzz.target,
+        DeltaRequestFuzz.target,
     ]
 
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }

@@ -10,11 +10,14 @@ envoy protos (pip: grpcio==1.85.3 xds-protos==1.85.0 protobuf==7.36.2, in a venv
                              (FASTPUSH_PROTO_VECTORS_OUT=F swift test --filter Proto). Each is
                              parsed with the real protos and compared field by field with the
                              reference message of the same name (a `_split` suffix means a
-                             DiscoveryResponse encoded as shared body + per-stream tail).
+                             DiscoveryResponse or DeltaDiscoveryResponse encoded as shared
+                             body + per-stream tail).
                              Exits 1 on any mismatch.
 
 The Swift encoders write fields in field-number order, as python protobuf does, so the bytes
-are compared exactly; Struct maps are serialized deterministically (keys sorted).
+are compared exactly; Struct maps are serialized deterministically (keys sorted). The Delta
+vectors carry resource versions computed by `content_hash`, a port of fastpilot's ContentHash,
+so the Swift tests also check that the hash is the same function in both languages.
 """
 import sys
 
@@ -186,6 +189,153 @@ def discovery_response():
     return r
 
 
+# Delta (incremental) xDS: DeltaDiscoveryRequest, DeltaDiscoveryResponse and Resource.
+
+_M64 = (1 << 64) - 1
+_P1 = 0x9E3779B185EBCA87
+_P2 = 0xC2B2AE3D27D4EB4F
+
+
+def content_hash(data):
+    """fastpilot's ContentHash (Sources/FastPush/Bytes/ContentHash.swift), ported with Swift's
+    operator precedence (shifts bind tighter than multiplication there): the Delta resource
+    versions in the vectors below are computed here, independently of the Swift code."""
+    h = 0x27D4EB2F165667C5 ^ ((len(data) * _P1) & _M64)
+    i = 0
+    while i + 8 <= len(data):
+        a = (int.from_bytes(data[i:i + 8], "little") * _P2) & _M64
+        h ^= ((((a << 31) & _M64) | (a >> 33)) * _P1) & _M64
+        h = (((((h << 27) & _M64) | (h >> 37)) * _P1) + 0x85EBCA77C2B2AE63) & _M64
+        i += 8
+    tail = shift = 0
+    while i < len(data):
+        tail |= data[i] << shift
+        shift += 8
+        i += 1
+    # Swift: (tail &* p1 << 23 | tail &* p1 >> 41) &* p2
+    x = ((tail * ((_P1 << 23) & _M64)) & _M64) | ((tail * (_P1 >> 41)) & _M64)
+    h ^= (x * _P2) & _M64
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _M64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _M64
+    h ^= h >> 33
+    return h or 1
+
+
+def packed(message):
+    a = any_pb2.Any()
+    a.Pack(message)
+    return a
+
+
+def delta_resource_for(message, name):
+    a = packed(message)
+    version = format(content_hash(a.SerializeToString(deterministic=True)), "016x")
+    return discovery_pb2.Resource(name=name, version=version, resource=a)
+
+
+def delta_node():
+    n = discovery_request().node
+    return n
+
+
+def delta_discovery_request():
+    r = discovery_pb2.DeltaDiscoveryRequest(type_url="type.googleapis.com/envoy.config.cluster.v3.Cluster",
+                                            response_nonce="17")
+    r.node.CopyFrom(delta_node())
+    r.resource_names_subscribe.extend(["outbound|8080||echo.default.svc.cluster.local", "", "*"])
+    r.resource_names_unsubscribe.extend(["outbound|9090||gone.default.svc.cluster.local", "ünïcødé ✓"])
+    # Deterministic serialization sorts map keys; the Swift reference lists them sorted.
+    r.initial_resource_versions["echo-cluster"] = "0123456789abcdef"
+    r.initial_resource_versions["outbound|7070||ledger.payments.svc.cluster.local"] = "v1"
+    r.error_detail.code = 13
+    r.error_detail.message = "delta: rejected ✗"
+    return r
+
+
+def delta_discovery_request_ack():
+    # What Envoy sends most: an ACK (type_url + nonce), without the node here.
+    return discovery_pb2.DeltaDiscoveryRequest(type_url="type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+                                               response_nonce="42")
+
+
+def delta_discovery_request_empty_versions():
+    # Istio's clients claim "" versions: python writes the empty value (12 00) in each map entry,
+    # fastpilot leaves it out; both mean the same entry.
+    r = discovery_pb2.DeltaDiscoveryRequest(type_url="type.googleapis.com/envoy.config.listener.v3.Listener")
+    r.initial_resource_versions["0.0.0.0_8080"] = ""
+    r.initial_resource_versions["0.0.0.0_9090"] = ""
+    r.initial_resource_versions[""] = "x"
+    return r
+
+
+def delta_discovery_request_big_node():
+    # An Envoy copies its node into every delta request; the server skips it undecoded after the
+    # first (decodingNode: false). A node of about 12 KB of metadata.
+    r = discovery_pb2.DeltaDiscoveryRequest(type_url="type.googleapis.com/envoy.config.cluster.v3.Cluster",
+                                            response_nonce="9")
+    r.node.id = "sidecar~10.0.0.1~big.default~default.svc.cluster.local"
+    fields = {f"KEY_{i:04d}": f"value-{i:04d}-abcdefghijklmnop" for i in range(300)}
+    fields["NESTED"] = {"a": {"b": {"c": [1, 2, 3, "four", {"five": True}]}}}
+    r.node.metadata.update(fields)
+    r.node.user_agent_name = "envoy"
+    r.resource_names_subscribe.append("outbound|8080||echo.default.svc.cluster.local")
+    return r
+
+
+def delta_discovery_request_locators():
+    # resource_locators_subscribe/unsubscribe (8, 9) and an unknown field: fastpilot skips them.
+    r = discovery_pb2.DeltaDiscoveryRequest(type_url="type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+                                            resource_names_subscribe=["8080"])
+    loc = r.resource_locators_subscribe.add(name="8080")
+    loc.dynamic_parameters["k"] = "v"
+    r.resource_locators_unsubscribe.add(name="9090")
+    return r
+
+
+def delta_resource():
+    return delta_resource_for(cluster_full(), "outbound|8080||echo.default.svc.cluster.local")
+
+
+def delta_resource_extras():
+    # Fields fastpilot neither writes nor needs: aliases, ttl, cache_control, resource_name, metadata.
+    r = delta_resource_for(cluster_minimal(), "echo-cluster")
+    r.aliases.extend(["alias-a", "alias-b"])
+    r.ttl.seconds = 5
+    r.cache_control.do_not_cache = True
+    r.resource_name.name = "echo-cluster"
+    r.metadata.filter_metadata["envoy.lb"].update({"canary": True})
+    return r
+
+
+def delta_discovery_response():
+    r = discovery_pb2.DeltaDiscoveryResponse(system_version_info="7", nonce="3",
+                                             type_url="type.googleapis.com/envoy.config.cluster.v3.Cluster")
+    r.resources.append(delta_resource_for(cluster_minimal(), "echo-cluster"))
+    r.resources.append(delta_resource_for(cluster_full(), "outbound|8080||echo.default.svc.cluster.local"))
+    r.removed_resources.extend(["outbound|9090||gone.default.svc.cluster.local", "outbound|1||x.invalid"])
+    return r
+
+
+def delta_discovery_response_removals_only():
+    return discovery_pb2.DeltaDiscoveryResponse(system_version_info="12", nonce="1",
+                                                type_url="type.googleapis.com/envoy.config.listener.v3.Listener",
+                                                removed_resources=["0.0.0.0_9090"])
+
+
+def delta_discovery_response_extras():
+    # control_plane (7), removed_resource_names (8), resource_errors (9): skipped by fastpilot.
+    r = delta_discovery_response()
+    r.control_plane.identifier = "istiod-1"
+    r.removed_resource_names.add(name="outbound|9090||gone.default.svc.cluster.local")
+    e = r.resource_errors.add()
+    e.resource_name.name = "bad"
+    e.error_detail.code = 5
+    e.error_detail.message = "not found"
+    return r
+
+
 REFERENCE = {
     "cluster_full": cluster_full,
     "cluster_minimal": cluster_minimal,
@@ -199,6 +349,16 @@ REFERENCE = {
     "discovery_request_minimal": discovery_request_minimal,
     "discovery_request_negative_code": discovery_request_negative_code,
     "discovery_response": discovery_response,
+    "delta_discovery_request": delta_discovery_request,
+    "delta_discovery_request_ack": delta_discovery_request_ack,
+    "delta_discovery_request_empty_versions": delta_discovery_request_empty_versions,
+    "delta_discovery_request_big_node": delta_discovery_request_big_node,
+    "delta_discovery_request_locators": delta_discovery_request_locators,
+    "delta_resource": delta_resource,
+    "delta_resource_extras": delta_resource_extras,
+    "delta_discovery_response": delta_discovery_response,
+    "delta_discovery_response_removals_only": delta_discovery_response_removals_only,
+    "delta_discovery_response_extras": delta_discovery_response_extras,
 }
 
 
@@ -230,7 +390,7 @@ def main():
                 print(f"FAIL {name}: parsed message differs from the reference\n--- got\n{got}\n--- want\n{want}")
                 failures += 1
             else:
-                print(f"ok   {name}: fields equal" + (", bytes identical" if exact else " (bytes differ in field order only)"))
+                print(f"ok   {name}: fields equal" + (", bytes identical" if exact else " (bytes differ: field order, or empty map keys/values left out)"))
         print(f"check: {checked - failures if checked >= failures else 0} passed, {failures} failed")
         sys.exit(1 if failures or checked == 0 else 0)
     if len(sys.argv) == 2 and sys.argv[1] == "--swift":
