@@ -22,8 +22,9 @@ import Synchronization
         func record(_ job: Dispatcher.Job) {
             if job.item.busy.exchange(true, ordering: .acquiringAndReleasing) { doubleProcessing.add() }
             let ks = (job.request.configsUpdated ?? []).compactMap(PushTest.index(of:))
-            keys.withLock { $0[job.item.id].formUnion(ks) }
+            // Counted before the keys: a waiter that sees every key then sees the count too.
             counts[job.item.id].add()
+            keys.withLock { $0[job.item.id].formUnion(ks) }
         }
         func finish(_ job: Dispatcher.Job) {
             job.item.busy.store(false, ordering: .releasing)

@@ -125,7 +125,7 @@ final class DeltaTestClient {
         // Envoy copies the node into every request; the server decodes only the first.
         if withNode ?? true { r.node = node }
         let wire = r.encode()
-        let decoded = try! wire.withUnsafeBytes { try DeltaDiscoveryRequest(decoding: $0, decodingNode: !sentNode) }
+        let decoded = try! wire.withUnsafeBytes { try DeltaDiscoveryRequest(decoding: $0, decodingNode: !sentNode, deferringNames: true) }
         let outcome = server.process(decoded, on: conn)
         if case .ok = outcome { sentNode = true }
         return outcome
