@@ -18,6 +18,15 @@ public final class PushContext: Sendable {
         self.views = Mutex([:])
     }
 
+    /// A new snapshot after a change of the services in `changed` only (ServiceEntry keys):
+    /// what was encoded for every other service carries over from `previous`.
+    public init(version: UInt64, registry: RegistrySnapshot, previous: PushContext, changed: Set<ConfigKey>) {
+        self.version = version
+        self.registry = registry
+        self.cache = previous.cache.carryingOver(exceptServices: Set(changed.map(\.name)))
+        self.views = Mutex([:])
+    }
+
     private init(version: UInt64, registry: RegistrySnapshot, cache: PushCaches, views: [String: NamespaceView]) {
         self.version = version
         self.registry = registry

@@ -149,8 +149,16 @@ public final class DiscoveryServer: Sendable {
             let latest = registry
             let old = current.withLock { $0 }
             let next: PushContext
-            if request.full || request.forced {
+            if request.forced {
                 next = PushContext(version: version, registry: latest)
+            } else if request.full {
+                let keys = request.configsUpdated ?? []
+                // Only services changed (the registry's only kind of change): keep the rest.
+                if !keys.isEmpty && keys.allSatisfy({ $0.kind == .serviceEntry || $0.kind == .endpoints }) {
+                    next = PushContext(version: version, registry: latest, previous: old, changed: keys)
+                } else {
+                    next = PushContext(version: version, registry: latest)
+                }
             } else {
                 next = old.withUpdatedEndpoints(version: version, updated: request.configsUpdated ?? [], latest: latest)
             }

@@ -122,6 +122,28 @@ import Testing
         #expect(!clusterNames(c).contains(ledger))
     }
 
+    /// A full push that adds one service encodes that service's cluster and load assignment,
+    /// and carries every other encoded resource over from the previous snapshot.
+    @Test func fullPushReencodesOnlyTheChangedService() throws {
+        let server = Fixtures.server()
+        let c = envoy(server, namespace: "demo")
+        let added = Fixtures.service("new.demo.svc.cluster.local", ns: "demo")
+        server.updateRegistry(RegistrySnapshot(services: [Fixtures.echo, Fixtures.ledger, Fixtures.privateSvc, added]))
+        server.drainQueue()
+        let push = server.pushContext
+        #expect(clusterNames(c).contains(ResourceNames.outboundCluster(port: 8080, host: "new.demo.svc.cluster.local")))
+        #expect(push.cache.resources(.cds).builds.load(ordering: .relaxed) == 1)
+        #expect(push.cache.resources(.cds).count == clusterNames(c).count)
+        // Changing echo's endpoints and its ports (a full change of echo) re-encodes echo only.
+        var echo = Fixtures.echo
+        echo.ports.append(ServicePort(number: 9999, name: "grpc-9999"))
+        server.updateRegistry(RegistrySnapshot(services: [echo, Fixtures.ledger, Fixtures.privateSvc, added]))
+        server.drainQueue()
+        let next = server.pushContext
+        #expect(next.cache.resources(.cds).builds.load(ordering: .relaxed) == 2, "echo's two clusters")
+        #expect(clusterNames(c).contains(ResourceNames.outboundCluster(port: 9999, host: "echo.demo.svc.cluster.local")))
+    }
+
     /// Pushes do not wait for ACKs (as in Istio): each change is one new version, never a resend.
     @Test func clientThatNeverACKsGetsEachNewVersionOnce() throws {
         let server = Fixtures.server()

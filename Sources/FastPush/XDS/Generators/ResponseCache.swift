@@ -137,6 +137,28 @@ public final class PushCaches: Sendable {
     public func responses(_ t: XdsType) -> OnceCache<ResponseKey, EncodedBody> { responses[t.rawValue] }
     public func tables(_ t: XdsType) -> OnceCache<TableKey, ResourceTable> { tables[t.rawValue] }
 
+    /// For a full push that changed only the services named in `hosts`: the encoded resources
+    /// of every other service carry over (so do their versions, and a Delta stream is sent
+    /// none of them). Clusters, load assignments and proxyless listeners depend on one service
+    /// each; an outbound listener `0.0.0.0_PORT` on its port only. Route configurations group
+    /// the services of a port and are built again, as are response bodies and tables.
+    func carryingOver(exceptServices hosts: Set<String>) -> PushCaches {
+        func host(_ t: XdsType, _ k: ResourceKey) -> String? {
+            switch t {
+            case .cds: ResourceNames.parseCluster(k.name)?.host
+            case .eds: k.host
+            case .lds: ResourceNames.parseOutboundListener(k.name) != nil ? "" : ResourceNames.parseTarget(k.name).host
+            case .rds: nil
+            }
+        }
+        let res = XdsType.allCases.map { t -> OnceCache<ResourceKey, EncodedResource> in
+            guard t != .rds else { return OnceCache() }
+            return OnceCache(seed: resources[t.rawValue].entries { k in host(t, k).map { !hosts.contains($0) } ?? false })
+        }
+        return PushCaches(resources: res, responses: XdsType.allCases.map { _ in OnceCache() },
+                          tables: XdsType.allCases.map { _ in OnceCache() })
+    }
+
     /// For an endpoint-only change: CDS, LDS and RDS do not depend on endpoints and are shared
     /// as they are; EDS keeps the load assignments of hosts that did not change.
     func carryingOver(exceptEndpointsOf hosts: Set<String>) -> PushCaches {
