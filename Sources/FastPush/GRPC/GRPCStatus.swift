@@ -5,7 +5,7 @@ public enum GRPCStatusCode: Int, Sendable {
          unimplemented, `internal`, unavailable, dataLoss, unauthenticated
 }
 
-public struct GRPCStatus: Sendable, Equatable, CustomStringConvertible {
+public struct GRPCStatus: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: GRPCStatusCode
     public var message: String
 

@@ -131,6 +131,17 @@ public enum Socket {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
+    /// TCP keepalive: a peer that vanished without a FIN (a dead host, a partition) is noticed
+    /// after `idle + interval * count` seconds instead of never.
+    public static func setKeepAlive(_ fd: Int32, idleSeconds: Int32, intervalSeconds: Int32, count: Int32) {
+        var one: Int32 = 1, idle = idleSeconds, intvl = intervalSeconds, cnt = count
+        let len = socklen_t(MemoryLayout<Int32>.size)
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, len)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, len)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &intvl, len)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &cnt, len)
+    }
+
     /// Caps what the kernel buffers for a peer that does not read (tcp_mem is shared by the machine).
     public static func setSendBuffer(_ fd: Int32, bytes: Int32) {
         var v = bytes
@@ -144,11 +155,17 @@ public enum Socket {
 
     /// A connected socket, non-blocking for a loop unless `nonBlocking` is false (plain
     /// request/response clients). The connect itself blocks: on loopback it is quick.
-    public static func connect(host: String, port: UInt16, sourceHost: String? = nil, nonBlocking: Bool = true) throws -> Int32 {
+    /// `timeoutMillis`: the longest the (blocking) connect may take (SO_SNDTIMEO bounds it).
+    public static func connect(host: String, port: UInt16, sourceHost: String? = nil, nonBlocking: Bool = true,
+                               timeoutMillis: Int? = nil) throws -> Int32 {
         var storage = sockaddr_storage()
         let len = try fill(&storage, host: host, port: port)
         let fd = socket(Int32(storage.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError(operation: "socket", errno: errno) }
+        if let ms = timeoutMillis {
+            var tv = timeval(tv_sec: ms / 1000, tv_usec: (ms % 1000) * 1000)
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
         if let src = sourceHost {
             var s = sockaddr_storage()
             let sl = try fill(&s, host: src, port: 0)
@@ -160,6 +177,10 @@ public enum Socket {
         }
         let rc = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, len) } }
         guard rc == 0 else { let e = errno; Glibc.close(fd); throw SocketError(operation: "connect \(host):\(port)", errno: e) }
+        if timeoutMillis != nil {
+            var none = timeval(tv_sec: 0, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, socklen_t(MemoryLayout<timeval>.size))
+        }
         if nonBlocking { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         return fd
     }
