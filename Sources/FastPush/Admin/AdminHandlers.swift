@@ -2,23 +2,41 @@
 public final class AdminHandlers: Sendable {
     let server: DiscoveryServer
     let token: String?
+    let writer: any RegistryWriter
+    /// Answers /ready: 200 once the registry is loaded (a store: its first sync) and until drain.
+    let ready: @Sendable () -> Bool
 
-    public init(server: DiscoveryServer, token: String? = nil) {
+    public init(server: DiscoveryServer, token: String? = nil, writer: (any RegistryWriter)? = nil,
+                ready: @escaping @Sendable () -> Bool = { true }) {
         self.server = server
         self.token = token
+        self.writer = writer ?? MemoryRegistryWriter(server: server)
+        self.ready = ready
     }
 
-    public func handle(_ r: HTTPRequest) -> HTTPResponse {
+    /// Answers through `respond`: at once, or for a registry write once its store made it
+    /// durable (from another thread).
+    public func handle(_ r: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
         let writes = r.method != "GET" || r.query["push"] == "true"
         if writes, let token {
             guard Self.sameBytes(r.headers["authorization"] ?? "", "Bearer \(token)") else {
                 Log.warn("admin_unauthorized", ["method": r.method, "path": r.path])
                 var resp = HTTPResponse.error(401, "this endpoint needs 'Authorization: Bearer <token>'")
                 resp.headers.append(("WWW-Authenticate", "Bearer"))
-                return resp
+                return respond(resp)
             }
         }
-        return route(r)
+        if r.path.hasPrefix(ServiceEntryAPI.prefix) { return ServiceEntryAPI.handle(r, writer: writer, respond: respond) }
+        respond(route(r))
+    }
+
+    /// `handle`, waiting for the answer (tests, and the memory writer, which answers at once).
+    public func handle(_ r: HTTPRequest) -> HTTPResponse {
+        let box = LateBox<HTTPResponse>()
+        let done = Semaphore()
+        handle(r) { resp in box.value = resp; done.signal() }
+        done.wait()
+        return box.value!
     }
 
     /// Compares in time that depends only on the lengths, so a token cannot be guessed byte by byte.
@@ -30,14 +48,14 @@ public final class AdminHandlers: Sendable {
     }
 
     func route(_ r: HTTPRequest) -> HTTPResponse {
-        if r.path.hasPrefix(ServiceEntryAPI.prefix) { return ServiceEntryAPI.handle(r, server: server) }
         if r.path == "/v1/serviceentries" {
             guard r.method == "GET" else { return .error(405, "method \(r.method) not allowed; use GET") }
-            return .json(200, ServiceEntryAPI.list(server))
+            return .json(200, writer.list())
         }
         switch (r.method, r.path) {
         case ("GET", "/ready"):
-            return server.isDraining ? HTTPResponse(status: 503, text: "draining\n") : HTTPResponse(status: 200, text: "ready\n")
+            if server.isDraining { return HTTPResponse(status: 503, text: "draining\n") }
+            return ready() ? HTTPResponse(status: 200, text: "ready\n") : HTTPResponse(status: 503, text: "registry not synced yet\n")
         case ("GET", "/metrics"):
             return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(server.metrics.registry.render().utf8))
         case ("GET", "/debug/adsz"):

@@ -28,7 +28,7 @@ public final class AdminServer: Sendable {
             loop.listen(fd: box.value) { res in
                 guard res >= 0 else { return }
                 let handler = HTTP1Connection(maxBody: config.maxBodyBytes, idleTimeoutNanos: config.idleTimeoutNanos) {
-                    handlers.handle($0)
+                    handlers.handle($0, respond: $1)
                 }
                 _ = loop.register(fd: res, peer: Socket.peerName(res), handler: handler)
             }

@@ -4,13 +4,16 @@ final class HTTP1Connection: ChannelHandler {
     static let maxHead = 16 * 1024
 
     let maxBody: Int
-    let route: (HTTPRequest) -> HTTPResponse
+    /// Answers through its callback, on any thread, at once or later.
+    let route: (HTTPRequest, @escaping @Sendable (HTTPResponse) -> Void) -> Void
     let idleTimeoutNanos: UInt64
     private var buffer: [UInt8] = []
     private var responded = false
+    /// A request was read; its answer may still be on its way.
+    private var requested = false
     private var response: [UInt8]?
 
-    init(maxBody: Int, idleTimeoutNanos: UInt64, route: @escaping (HTTPRequest) -> HTTPResponse) {
+    init(maxBody: Int, idleTimeoutNanos: UInt64, route: @escaping (HTTPRequest, @escaping @Sendable (HTTPResponse) -> Void) -> Void) {
         self.maxBody = maxBody
         self.idleTimeoutNanos = idleTimeoutNanos
         self.route = route
@@ -19,12 +22,13 @@ final class HTTP1Connection: ChannelHandler {
     func channelActive(_ channel: Channel) {
         channel.loop.schedule(afterNanos: idleTimeoutNanos) { [weak self, unowned channel] in
             guard let self, !self.responded, channel.state == .active else { return }
-            self.reply(channel, .error(408, "request not received in time"))
+            self.reply(channel, self.requested ? .error(504, "no answer in time (the registry store did not confirm the write)")
+                                               : .error(408, "request not received in time"))
         }
     }
 
     func channelRead(_ channel: Channel, _ bytes: UnsafeRawBufferPointer) {
-        guard !responded else { return }
+        guard !responded, !requested else { return }
         buffer.append(contentsOf: bytes)
         guard let headEnd = HTTP1Parser.findHeadEnd(buffer) else {
             if buffer.count > Self.maxHead { reply(channel, .error(431, "request head larger than \(Self.maxHead) bytes")) }
@@ -46,10 +50,26 @@ final class HTTP1Connection: ChannelHandler {
         guard buffer.count - bodyStart >= contentLength else { return }
         var r = request
         r.body = Array(buffer[bodyStart..<(bodyStart + contentLength)])
-        reply(channel, route(r))
+        requested = true
+        buffer = []
+        let loop = channel.loop
+        let target = LoopBound((self, channel), loop: loop)
+        route(r) { response in
+            if loop.inEventLoop {
+                let (conn, ch) = target.value
+                conn.reply(ch, response)
+            } else {
+                loop.execute {
+                    let (conn, ch) = target.value
+                    guard ch.state == .active else { return }
+                    conn.reply(ch, response)
+                }
+            }
+        }
     }
 
     private func reply(_ channel: Channel, _ r: HTTPResponse) {
+        guard !responded else { return }
         responded = true
         buffer = []
         response = r.serialized()

@@ -39,9 +39,9 @@ public struct HTTPResponse: Sendable {
         switch status {
         case 200: "OK"; case 201: "Created"; case 204: "No Content"; case 400: "Bad Request"
         case 401: "Unauthorized"; case 404: "Not Found"; case 405: "Method Not Allowed"
-        case 408: "Request Timeout"; case 411: "Length Required"; case 413: "Payload Too Large"
+        case 408: "Request Timeout"; case 409: "Conflict"; case 411: "Length Required"; case 413: "Payload Too Large"
         case 431: "Request Header Fields Too Large"; case 500: "Internal Server Error"
-        case 501: "Not Implemented"; case 503: "Service Unavailable"
+        case 501: "Not Implemented"; case 503: "Service Unavailable"; case 504: "Gateway Timeout"
         default: "Status"
         }
     }

@@ -4,71 +4,101 @@
 enum ServiceEntryAPI {
     static let prefix = "/v1/serviceentries/"
 
-    static func handle(_ r: HTTPRequest, server: DiscoveryServer) -> HTTPResponse {
+    /// Answers through `respond`, at once or (a store that must make a write durable first)
+    /// later, from another thread.
+    static func handle(_ r: HTTPRequest, writer: any RegistryWriter, respond: @escaping @Sendable (HTTPResponse) -> Void) {
         let parts = r.path.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-            return .error(404, "expected \(prefix){namespace}/{name}")
+            return respond(.error(404, "expected \(prefix){namespace}/{name}"))
         }
         let namespace = String(parts[0]), name = String(parts[1])
+        let finish: @Sendable (WriteOutcome) -> Void = { outcome in
+            switch outcome {
+            case let .applied(body): respond(.json(200, body))
+            case let .refused(status, message): respond(.error(status, message))
+            }
+        }
         switch r.method {
         case "GET":
-            let services = server.registry.services.filter { $0.namespace == namespace && $0.configName == name }
-            guard !services.isEmpty else { return .error(404, "no ServiceEntry \(namespace)/\(name)") }
-            return .json(200, render(services))
-        case "PUT":
-            return put(r.body, namespace: namespace, name: name, server: server)
-        case "DELETE":
-            var found = false
-            let diff = server.modifyRegistry { old in
-                let kept = old.services.filter { !($0.namespace == namespace && $0.configName == name) }
-                found = kept.count != old.services.count
-                return RegistrySnapshot(services: kept, warnings: old.warnings)
+            guard let json = writer.get(namespace: namespace, name: name) else {
+                return respond(.error(404, "no ServiceEntry \(namespace)/\(name)"))
             }
-            guard found else { return .error(404, "no ServiceEntry \(namespace)/\(name)") }
-            Log.info("admin_serviceentry_deleted", ["namespace": namespace, "name": name, "full_changes": diff.fullChanges.count])
-            return .json(200, "{\"deleted\":\(JSONText.quote("\(namespace)/\(name)"))}\n")
+            respond(.json(200, json))
+        case "PUT":
+            switch entry(r, namespace: namespace, name: name) {
+            case let .success(e):
+                writer.put(e) { outcome in
+                    if case .applied = outcome {
+                        Log.info("admin_serviceentry_put", ["namespace": namespace, "name": name, "resource_version": e.expectedVersion ?? "-"])
+                    }
+                    finish(outcome)
+                }
+            case let .failure(e): respond(e.response)
+            }
+        case "DELETE":
+            writer.delete(namespace: namespace, name: name, expectedVersion: ifMatch(r)) { outcome in
+                if case .applied = outcome { Log.info("admin_serviceentry_deleted", ["namespace": namespace, "name": name]) }
+                finish(outcome)
+            }
         default:
-            return .error(405, "method \(r.method) not allowed; use GET, PUT or DELETE")
+            respond(.error(405, "method \(r.method) not allowed; use GET, PUT or DELETE"))
         }
     }
 
-    static func put(_ body: [UInt8], namespace: String, name: String, server: DiscoveryServer) -> HTTPResponse {
+    /// The If-Match header's version, without quotes (ETag style) or a weak marker.
+    static func ifMatch(_ r: HTTPRequest) -> String? {
+        guard var v = r.headers["if-match"].map({ Substring($0).trimmingCharacters(in: " ") }) else { return nil }
+        if v.hasPrefix("W/") { v = String(v.dropFirst(2)) }
+        if v.count >= 2, v.hasPrefix("\""), v.hasSuffix("\"") { v = String(v.dropFirst().dropLast()) }
+        return v.isEmpty || v == "*" ? nil : v
+    }
+
+    /// Validates a PUT body: one ServiceEntry named as the URL says, with something to serve.
+    static func entry(_ r: HTTPRequest, namespace: String, name: String) -> Result<EntryWrite, HTTPResponseError> {
         let parsed: RegistrySnapshot
         do {
-            parsed = try ServiceEntryParser.parse(body, source: "request body")
+            parsed = try ServiceEntryParser.parse(r.body, source: "request body")
         } catch {
-            return .error(400, error.description)
+            return .failure(HTTPResponseError(.error(400, error.description)))
         }
         if let wrong = parsed.services.first(where: { $0.namespace != namespace || $0.configName != name }) {
-            return .error(400, "request body: metadata says \(wrong.namespace)/\(wrong.configName), the URL says \(namespace)/\(name)")
+            return .failure(HTTPResponseError(.error(400, "request body: metadata says \(wrong.namespace)/\(wrong.configName), the URL says \(namespace)/\(name)")))
         }
         guard !parsed.services.isEmpty else {
             let why = parsed.warnings.isEmpty ? "no hosts" : parsed.warnings.joined(separator: "; ")
-            return .error(400, "request body: nothing fastpilot can serve (\(why))")
+            return .failure(HTTPResponseError(.error(400, "request body: nothing fastpilot can serve (\(why))")))
         }
-        var conflict: Service?
-        let diff = server.modifyRegistry { old in
-            var kept = old.services.filter { !($0.namespace == namespace && $0.configName == name) }
-            // Another ServiceEntry already owns one of these hosts in this namespace.
-            conflict = parsed.services.first { p in kept.contains { $0.namespace == p.namespace && $0.hostname == p.hostname } }
-            if conflict != nil { return old }
-            kept.append(contentsOf: parsed.services)
-            return RegistrySnapshot(services: kept, warnings: old.warnings)
+        // The parser accepted it, so it is one JSON object.
+        guard let object = try? JSONReader.parse(r.body), case .object = object else {
+            return .failure(HTTPResponseError(.error(400, "request body: expected one ServiceEntry object")))
         }
-        if let c = conflict {
-            return .error(409, "host \(c.hostname) in namespace \(c.namespace) belongs to another ServiceEntry")
+        var version: String?
+        switch object["metadata"]?["resourceVersion"] {
+        case let .string(v)?: version = v
+        case let .int(v)?: version = String(v)
+        default: version = nil
         }
-        Log.info("admin_serviceentry_put", ["namespace": namespace, "name": name,
-                                            "full_changes": diff.fullChanges.count, "endpoint_changes": diff.endpointChanges.count])
+        if let m = ifMatch(r) {
+            if let v = version, v != m {
+                return .failure(HTTPResponseError(.error(400, "metadata.resourceVersion \(v) and If-Match \(m) disagree")))
+            }
+            version = m
+        }
+        return .success(EntryWrite(namespace: namespace, name: name, object: object.setting(["metadata", "resourceVersion"], to: nil),
+                                   services: parsed.services, expectedVersion: version))
+    }
+
+    /// The answer to a write that had no stored object to return.
+    static func summary(_ namespace: String, _ name: String, _ diff: RegistryDiff) -> String {
         let kind = diff.isEmpty ? "unchanged" : diff.fullChanges.isEmpty ? "endpoints" : "full"
-        return .json(200, "{\"applied\":\(JSONText.quote("\(namespace)/\(name)")),\"push\":\"\(kind)\"}\n")
+        return "{\"applied\":\(JSONText.quote("\(namespace)/\(name)")),\"push\":\"\(kind)\"}\n"
     }
 
     /// Every entry, as `kubectl get serviceentries -A -o json` prints a List.
-    static func list(_ server: DiscoveryServer) -> String {
+    static func list(_ registry: RegistrySnapshot) -> String {
         var groups: [String: [Service]] = [:]
         var order: [String] = []
-        for s in server.registry.services {
+        for s in registry.services {
             let k = "\(s.namespace)/\(s.configName)"
             if groups[k] == nil { order.append(k) }
             groups[k, default: []].append(s)
@@ -110,4 +140,10 @@ enum ServiceEntryAPI {
 
 extension String {
     var trimmingTrailingNewline: String { hasSuffix("\n") ? String(dropLast()) : self }
+}
+
+/// A response carried as a failure.
+struct HTTPResponseError: Error {
+    let response: HTTPResponse
+    init(_ r: HTTPResponse) { response = r }
 }
