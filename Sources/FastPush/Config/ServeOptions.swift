@@ -9,6 +9,12 @@ public struct ServeOptions: Sendable, Equatable {
     public var adminHost = "127.0.0.1"
     public var adminPort: UInt16 = 15014
     public var registryPath: String?
+    /// `etcd://HOST:PORT[,...]`: the registry lives in etcd instead of a file.
+    public var storeURL: String?
+    public var storePrefix = "/fastpilot/"
+    /// Istio's MaxServerConnectionAge (0: off) and the grace after its GOAWAY.
+    public var maxConnectionAgeNanos: UInt64 = 0
+    public var maxConnectionAgeGraceNanos: UInt64 = 10_000_000_000
     public var ioThreads = System.coreCount
     public var io = IOBackend.auto
     // Defaults come from the types that own them, so that each lives in one place.
@@ -45,6 +51,10 @@ public struct ServeOptions: Sendable, Equatable {
         Flag(name: "--admin-address", value: "HOST:PORT", env: nil, help: "admin and monitoring HTTP address (default 127.0.0.1:15014)"),
         Flag(name: "--admin-port", value: "PORT", env: nil, help: "admin port only; 0 picks a free port"),
         Flag(name: "--registry", value: "FILE", env: nil, help: "ServiceEntry JSON (kubectl get serviceentries -A -o json), watched; default: the embedded demo registry"),
+        Flag(name: "--store", value: "etcd://HOST:PORT[,...]", env: nil, help: "keep the registry in etcd (one key per ServiceEntry), shared by replicas; instead of --registry"),
+        Flag(name: "--store-prefix", value: "PREFIX", env: nil, help: "etcd key prefix (default /fastpilot/): keys are PREFIXserviceentries/NS/NAME"),
+        Flag(name: "--max-connection-age", value: "DURATION", env: nil, help: "GOAWAY each xDS connection after this age, +-10%, so clients spread over replicas again (default off)"),
+        Flag(name: "--max-connection-age-grace", value: "DURATION", env: nil, help: "after that GOAWAY, close a connection still open after this long (default 10s)"),
         Flag(name: "--io-threads", value: "N", env: nil, help: "I/O event loops (default: one per core)"),
         Flag(name: "--io", value: "auto|uring|epoll", env: IOBackend.environmentName, help: "I/O backend; auto: io_uring, or epoll where io_uring cannot be set up (seccomp) (default auto)"),
         Flag(name: "--push-workers", value: "N", env: nil, help: "threads that generate pushes (default: one per core)"),
@@ -65,7 +75,7 @@ public struct ServeOptions: Sendable, Equatable {
     ]
 
     public static var help: String {
-        var s = "Usage: fastpilot serve [flags]\n\nServes xDS (ADS, State of the World) from a ServiceEntry registry.\n\nFlags:\n"
+        var s = "Usage: fastpilot serve [flags]\n\nServes xDS (ADS: State of the World and Delta) from a ServiceEntry registry: a file, etcd, or the embedded demo.\n\nFlags:\n"
         for f in flags {
             let left = "  \(f.name) \(f.value)"
             s += left.padding(toLength: max(left.count + 2, 36)) + f.help
@@ -109,6 +119,9 @@ public struct ServeOptions: Sendable, Equatable {
         for (name, v) in values.sorted(by: { $0.key < $1.key }) {
             try o.apply(name, v)
         }
+        if o.storeURL != nil && o.registryPath != nil {
+            throw ParseError(description: "--store and --registry are two registries; give one")
+        }
         return o
     }
 
@@ -133,6 +146,16 @@ public struct ServeOptions: Sendable, Equatable {
         case "--admin-address": (adminHost, adminPort) = try address()
         case "--admin-port": adminPort = UInt16(try int(0, 65535))
         case "--registry": registryPath = v
+        case "--store":
+            guard v.hasPrefix("etcd://"), EtcdClient.Endpoint.parse(v) != nil else {
+                throw ParseError(description: "\(name): expected etcd://HOST:PORT[,HOST:PORT...], got \"\(v)\"")
+            }
+            storeURL = v
+        case "--store-prefix":
+            guard !v.isEmpty else { throw ParseError(description: "\(name): must not be empty") }
+            storePrefix = v
+        case "--max-connection-age": maxConnectionAgeNanos = try duration()
+        case "--max-connection-age-grace": maxConnectionAgeGraceNanos = try duration()
         case "--io-threads": ioThreads = try int(1, 256)
         case "--io":
             guard let b = IOBackend(name: v) else { throw ParseError(description: "\(name): expected auto, uring or epoll, got \"\(v)\"") }

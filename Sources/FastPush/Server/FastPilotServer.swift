@@ -12,6 +12,8 @@ public final class FastPilotServer: Sendable {
     public let grpc: GRPCServer
     public let admin: AdminServer
     let watcher: RegistryWatcher?
+    /// `--store`: the registry in etcd.
+    public let store: EtcdRegistryStore?
 
     public var xdsPort: UInt16 { grpc.port }
     public var adminPort: UInt16 { admin.port }
@@ -43,6 +45,8 @@ public final class FastPilotServer: Sendable {
                 throw e
             }
             watcher = w
+        } else if options.storeURL != nil {
+            initial = .empty  // until the store's first sync; ADS waits for it
         } else {
             initial = DemoRegistry.snapshot()
         }
@@ -59,6 +63,21 @@ public final class FastPilotServer: Sendable {
         serverBox.value = discovery
         self.discovery = discovery
         self.watcher = watcher
+        var store: EtcdRegistryStore?
+        let writer: any RegistryWriter
+        if let url = options.storeURL {
+            var sc = EtcdRegistryStore.Config()
+            sc.prefix = options.storePrefix
+            let s = try EtcdRegistryStore(url: url, config: sc, server: discovery)
+            discovery.waitForRegistry { s.synced }
+            store = s
+            writer = s
+        } else if let path = options.registryPath {
+            writer = FileRegistryWriter(path: path, server: discovery)
+        } else {
+            writer = MemoryRegistryWriter(server: discovery)
+        }
+        self.store = store
         group = try EventLoopGroup(threads: options.ioThreads, backend: options.io)
         var gc = GRPCServerConfig()
         gc.host = options.xdsHost
@@ -78,10 +97,13 @@ public final class FastPilotServer: Sendable {
         if let file = options.adminTokenFile {
             ac.token = try Self.readToken(file)
         }
-        admin = try AdminServer(group: group, config: ac, handlers: AdminHandlers(server: discovery, token: ac.token))
+        let storeRef = store
+        let ready: @Sendable () -> Bool = { storeRef?.synced ?? true }
+        admin = try AdminServer(group: group, config: ac, handlers: AdminHandlers(server: discovery, token: ac.token, writer: writer, ready: ready))
+        store?.start()
         Log.info("listening", ["service": "xds", "address": "\(options.xdsHost):\(grpc.port)"])
         Log.info("listening", ["service": "admin", "address": "\(options.adminHost):\(admin.port)"])
-        Log.info("started", ["services": initial.count, "registry": options.registryPath ?? "demo",
+        Log.info("started", ["services": initial.count, "registry": options.registryPath ?? store.map { "etcd \($0.endpoints)" } ?? "demo",
                              "io_backend": group.backend.rawValue, "io_threads": options.ioThreads, "push_workers": options.pushWorkers,
                              "push_throttle": options.pushThrottle, "debounce_after": DurationText.format(options.debounceAfter),
                              "debounce_max": DurationText.format(options.debounceMax)])
@@ -89,6 +111,7 @@ public final class FastPilotServer: Sendable {
 
     public func stop() {
         watcher?.stop()
+        store?.stop()
         discovery.stop()
         group.shutdown()
         Log.info("stopped", [:])
@@ -100,6 +123,7 @@ public final class FastPilotServer: Sendable {
         let t0 = MonotonicClock.nanos()
         Log.info("drain_start", ["connections": grpc.connectionCount, "drain_duration": DurationText.format(options.drainNanos)])
         watcher?.stop()
+        store?.stop()
         grpc.beginDrain()
         let left = discovery.drain(timeoutNanos: options.drainNanos)
         Log.info("drain_done", ["seconds": MonotonicClock.seconds(since: t0), "pushes_unfinished": left])

@@ -37,6 +37,9 @@ public final class DiscoveryServer: Sendable {
     private let nextConnectionID = Atomic<UInt64>(0)
     private let dispatcherBox = Mutex<PushDispatcher<XdsConnection>?>(nil)
     private let draining = Atomic<Bool>(false)
+    /// A registry from a store: streams are refused until its first sync (Istio refuses them
+    /// until it is ready, and clients retry), so that no proxy is sent an empty config.
+    private let registryReady = Mutex<(@Sendable () -> Bool)?>(nil)
     private let debouncerBox = Mutex<Debouncer?>(nil)
 
     public init(config: DiscoveryServerConfig = DiscoveryServerConfig(), registry: RegistrySnapshot,
@@ -82,6 +85,15 @@ public final class DiscoveryServer: Sendable {
     public var dispatcher: PushDispatcher<XdsConnection>? { dispatcherBox.withLock { $0 } }
 
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// Refuse ADS streams until `ready` says the registry is loaded.
+    public func waitForRegistry(_ ready: @escaping @Sendable () -> Bool) { registryReady.withLock { $0 = ready } }
+
+    /// The status a new stream gets while the registry is not loaded yet, else nil.
+    func notReady() -> GRPCStatus? {
+        guard let ready = registryReady.withLock({ $0 }), !ready() else { return nil }
+        return GRPCStatus(.unavailable, "the registry store has not been synced yet; retry")
+    }
 
     /// Stops taking changes (the debouncer ends; a batch still waiting is dropped and counted),
     /// then waits up to `timeoutNanos` for the pushes already queued or in flight to be written.
@@ -293,6 +305,7 @@ public final class DiscoveryServer: Sendable {
     }
 
     func register(_ conn: XdsConnection, _ proxy: Proxy) -> GRPCStatus? {
+        if let status = notReady() { return status }
         let count = connections.withLock { c -> Int? in
             if c.count >= queue.capacity { return nil }
             queue.register(conn)
