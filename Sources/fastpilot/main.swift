@@ -9,6 +9,10 @@ let usage = """
     Usage:
       fastpilot serve [flags]     serve ADS on :15010 and the admin API on :15014
       fastpilot loadgen [flags]   simulated ADS clients; push latency against any ADS server
+      fastpilot store import FILE --store etcd://HOST:PORT [--store-prefix P]
+                                  write the ServiceEntries of FILE (a kubectl List) into etcd
+      fastpilot store export --store etcd://HOST:PORT [--store-prefix P]
+                                  print every ServiceEntry in etcd as a List
       fastpilot help              this text
 
     Run `fastpilot serve --help` for the flags.
@@ -86,6 +90,46 @@ func loadgen(_ args: [String]) -> Int32 {
     }
 }
 
+func store(_ args: [String]) -> Int32 {
+    var url: String?
+    var prefix = "/fastpilot/"
+    var positional: [String] = []
+    var i = 0
+    while i < args.count {
+        switch args[i] {
+        case "--store":
+            i += 1
+            url = i < args.count ? args[i] : nil
+        case "--store-prefix":
+            i += 1
+            if i < args.count { prefix = args[i] }
+        case "--help", "-h":
+            print(usage, terminator: "")
+            return 0
+        default:
+            positional.append(args[i])
+        }
+        i += 1
+    }
+    guard let url else { printError("fastpilot store: --store etcd://HOST:PORT is required"); return 2 }
+    do {
+        switch positional.first {
+        case "import":
+            guard positional.count == 2 else { printError("fastpilot store import FILE --store ..."); return 2 }
+            print(try StoreTool.importFile(positional[1], url: url, prefix: prefix), terminator: "")
+        case "export":
+            print(try StoreTool.export(url: url, prefix: prefix), terminator: "")
+        default:
+            printError("fastpilot store: import FILE or export\n\n\(usage)")
+            return 2
+        }
+        return 0
+    } catch {
+        printError("fastpilot store: \(error)")
+        return 1
+    }
+}
+
 func writeFile(_ path: String, _ text: String) throws {
     guard let f = fopen(path, "w") else { throw SocketError(operation: "open \(path)", errno: errno) }
     defer { fclose(f) }
@@ -101,6 +145,8 @@ case "serve":
     exit(serve(Array(args.dropFirst())))
 case "loadgen":
     exit(loadgen(Array(args.dropFirst())))
+case "store":
+    exit(store(Array(args.dropFirst())))
 case nil, "help", "--help", "-h":
     print(usage, terminator: "")
 default:
