@@ -85,8 +85,9 @@ public final class EtcdRegistryStore: RegistryWriter, @unchecked Sendable {
         }
     }
 
+    /// Closes the connection and ends the store's loop; waits. Safe to call more than once.
     public func stop() {
-        stopping.store(true, ordering: .releasing)
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let done = Semaphore()
         loop.execute { [self] in
             client.close()
