@@ -23,6 +23,9 @@ enum ScaleBench {
         /// `restart`, to a new server process on the same registry and port.
         var reconnect = false
         var restart = false
+        /// Where the server's registry lives: "file" (--registry) or "etcd" (--store, a member
+        /// started for the row, loaded with `fastpilot store import`).
+        var registrySource = "file"
         /// EDS debounce off and a 1 ms quiet period: the rows measure the fan-out, not the wait.
         var serverArgs: [String] = ["--debounce-after", "1ms", "--eds-debounce", "false"]
         var label: String {
@@ -76,7 +79,19 @@ enum ScaleBench {
         let registryPath = "\(dir)/registry.json"
         try registry(services: sc.services, endpoints: sc.endpoints).write(toFile: registryPath, atomically: true, encoding: .utf8)
         let xds = freePort(), admin = freePort()
-        let serverArgs = ["serve", "--registry", registryPath, "--xds-address", "127.0.0.1:\(xds)",
+        var source = ["--registry", registryPath]
+        var etcd: pid_t?
+        defer { if let etcd { kill(etcd, SIGTERM); var st: Int32 = 0; waitpid(etcd, &st, 0) } }
+        if sc.registrySource == "etcd" {
+            let (pid, url) = try startEtcd(dir: dir)
+            etcd = pid
+            let imp = try spawn("\(binDir)/fastpilot", ["store", "import", registryPath, "--store", url], stdout: "\(dir)/import.log")
+            var st: Int32 = 0
+            waitpid(imp, &st, 0)
+            guard st == 0 else { throw SocketError(operation: "fastpilot store import failed (see \(dir)/import.log)", errno: EIO) }
+            source = ["--store", url]
+        }
+        let serverArgs = ["serve"] + source + ["--xds-address", "127.0.0.1:\(xds)",
                           "--admin-port", String(admin), "--log-level", "warn"] + sc.serverArgs
         let server = try spawn("\(binDir)/fastpilot", serverArgs, stdout: "\(dir)/server.log")
         let pidFile = "\(dir)/server.pid"
@@ -131,6 +146,23 @@ enum ScaleBench {
         let perConn = max(64, (epBytes.isEmpty ? 1024 : epBytes[epBytes.count / 2]) / sc.conns)
         let floor = try FloorBench.measure(sockets: sc.conns, bytes: perConn, reps: 5)
         return Row(scenario: sc, report: report, floorSeconds: floor.median, floorBytes: perConn)
+    }
+
+    /// One etcd member (Debian's etcd-server) on free loopback ports, its data in `dir`.
+    static func startEtcd(dir: String) throws -> (pid_t, String) {
+        let client = freePort(), peer = freePort()
+        let pid = try spawn("/usr/bin/etcd", ["--name", "bench", "--data-dir", "\(dir)/etcd",
+                                              "--listen-client-urls", "http://127.0.0.1:\(client)",
+                                              "--advertise-client-urls", "http://127.0.0.1:\(client)",
+                                              "--listen-peer-urls", "http://127.0.0.1:\(peer)",
+                                              "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
+                                              "--initial-cluster", "bench=http://127.0.0.1:\(peer)"], stdout: "\(dir)/etcd.log")
+        for _ in 0..<200 {
+            if let fd = try? Socket.connect(host: "127.0.0.1", port: client, nonBlocking: false) { close(fd); return (pid, "etcd://127.0.0.1:\(client)") }
+            usleep(50_000)
+        }
+        kill(pid, SIGTERM)
+        throw SocketError(operation: "etcd did not start (see \(dir)/etcd.log)", errno: ETIMEDOUT)
     }
 
     static func waitReady(_ port: UInt16) throws {

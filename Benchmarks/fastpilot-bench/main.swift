@@ -8,6 +8,7 @@ import Glibc
 ///   scale N K [R] [-- server flags]   one end-to-end scenario (serve + loadgen processes)
 ///   scale-suite   the scale scenarios of BENCHMARKS.md (State of the World, then the Delta tables)
 ///   scale-delta [--quick]   the Delta tables only
+///   scale-store [STREAMS]   an etcd write against the same change through the file
 ///   soak [--duration 10m]   churn, reconnects and a slow client; RSS sampled, flat or not
 let args = CommandLine.arguments.dropFirst()
 let short = args.contains("--short")
@@ -62,6 +63,10 @@ case "scale-suite":
     print("machine: \(Harness.machine())")
     print(ScaleBench.table(rows))
     print(try DeltaBench.run())
+    print(try StoreBench.run())
+case "scale-store":
+    // fastpilot-bench scale-store [STREAMS]: etcd against the registry file
+    print(try StoreBench.run(streams: args.dropFirst().compactMap { Int($0) }.first ?? 10_000))
 case "scale-delta":
     // fastpilot-bench scale-delta [--quick]: the Delta tables only
     print(try DeltaBench.run(quick: args.contains("--quick")))
