@@ -68,9 +68,12 @@ enum ServiceEntryAPI {
             let why = parsed.warnings.isEmpty ? "no hosts" : parsed.warnings.joined(separator: "; ")
             return .failure(HTTPResponseError(.error(400, "request body: nothing fastpilot can serve (\(why))")))
         }
-        // The parser accepted it, so it is one JSON object.
-        guard let object = try? JSONReader.parse(r.body), case .object = object else {
-            return .failure(HTTPResponseError(.error(400, "request body: expected one ServiceEntry object")))
+        // One ServiceEntry object: not a List or an array of them, which the parser takes too.
+        guard let object = try? JSONReader.parse(r.body), case let .object(members) = object, members["items"] == nil else {
+            return .failure(HTTPResponseError(.error(400, "request body: expected one ServiceEntry object, not a List")))
+        }
+        if case let .string(kind)? = members["kind"], kind != "ServiceEntry" {
+            return .failure(HTTPResponseError(.error(400, "request body: kind is \(kind), expected ServiceEntry")))
         }
         var version: String?
         switch object["metadata"]?["resourceVersion"] {

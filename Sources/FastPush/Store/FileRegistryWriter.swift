@@ -57,6 +57,21 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
         })
     }
 
+    /// The file watcher saw a change: the file is read again under the writers' lock, so that a
+    /// change the watcher read before an admin write landed is never applied after it (that
+    /// would roll the write back until the next reload, and push it twice).
+    public func reload() -> Result<RegistrySnapshot, RegistryError> {
+        lock.withLock { _ in
+            do throws(RegistryError) {
+                let snapshot = try ServiceEntryParser.parse(try RegistryLoader.readFile(path: path).0, source: path)
+                server.updateRegistry(snapshot)
+                return .success(snapshot)
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
     public func get(namespace: String, name: String) -> String? {
         MemoryRegistryWriter(server: server).get(namespace: namespace, name: name)
     }

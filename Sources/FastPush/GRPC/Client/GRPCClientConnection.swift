@@ -60,11 +60,12 @@ public final class GRPCClientConnection: H2ConnectionDelegate {
         h2.delegate = self
     }
 
-    public func startCall(path: String, delegate: any GRPCClientCallDelegate) -> GRPCClientCall? {
+    /// `metadata`: extra request headers (gRPC metadata, lower-case names).
+    public func startCall(path: String, delegate: any GRPCClientCallDelegate, metadata: [(String, String)] = []) -> GRPCClientCall? {
         let id = h2.submitRequest(headers: [
             (":method", "POST"), (":scheme", "http"), (":path", path), (":authority", authority),
-            ("content-type", "application/grpc"), ("te", "trailers"), ("user-agent", "fastpilot-loadgen"),
-        ])
+            ("content-type", "application/grpc"), ("te", "trailers"), ("user-agent", "fastpilot"),
+        ] + metadata)
         guard id > 0 else { return nil }
         let call = GRPCClientCall(id: id, connection: self, maxMessageSize: maxMessageSize)
         call.delegate = delegate

@@ -50,8 +50,11 @@ extension JSONValue {
         var members: [String: JSONValue] = [:]
         if case let .object(o) = self { members = o }
         if path.count == 1 {
+            if value == nil && members[first] == nil { return self }
             members[first] = value
         } else {
+            // Removing under a member that is not there changes nothing.
+            guard value != nil || members[first] != nil else { return self }
             members[first] = (members[first] ?? .object([:])).setting(Array(path.dropFirst()), to: value)
         }
         return .object(members)

@@ -252,7 +252,7 @@ extension EtcdCompare: ProtoDecodable, ProtoEncodable {
     private var unionSize: Int {
         switch target {
         case let .version(v), let .createRevision(v), let .modRevision(v): ProtoSize.tag(4) + ProtoSize.varint(UInt64(bitPattern: v))
-        case let .value(b): ProtoSize.bytes(7, count: b.count)
+        case let .value(b): ProtoSize.lengthDelimited(7, b.count)
         }
     }
 

@@ -122,7 +122,9 @@ final class EtcdClient {
             return false
         }
         let delegate = WatchDelegate(onResponse: onResponse, onEnd: onEnd)
-        guard let call = h.grpc.startCall(path: Etcd.watchPath, delegate: delegate) else {
+        // etcd cancels a watch that requires a leader when its member loses the leader (cut off
+        // from the quorum), instead of leaving it silent.
+        guard let call = h.grpc.startCall(path: Etcd.watchPath, delegate: delegate, metadata: [("hasleader", "true")]) else {
             onEnd(.unavailable("could not open a watch stream"))
             return false
         }

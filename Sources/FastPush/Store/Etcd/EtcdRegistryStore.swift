@@ -17,6 +17,11 @@ public final class EtcdRegistryStore: RegistryWriter, @unchecked Sendable {
         /// How long a write waits for this replica's watch to apply it.
         public var applyTimeoutNanos: UInt64 = 5_000_000_000
         public var backoff = Backoff()
+        /// A linearizable read this often proves the member still reaches the quorum; one that
+        /// fails or takes longer than `probeTimeoutNanos` moves to the next endpoint (a hung or
+        /// partitioned member keeps its TCP connection alive but answers nothing).
+        public var probeIntervalNanos: UInt64 = 5_000_000_000
+        public var probeTimeoutNanos: UInt64 = 3_000_000_000
         public init() {}
     }
 
@@ -112,6 +117,24 @@ public final class EtcdRegistryStore: RegistryWriter, @unchecked Sendable {
         }
         Log.info("store_connected", ["endpoint": client.endpoint, "revision": sync.revision])
         perform(sync.connected())
+        probe(generation: client.generation)
+    }
+
+    /// Every probe interval while this connection lives: a linearizable one-key read.
+    private func probe(generation gen: Int) {
+        loop.schedule(afterNanos: config.probeIntervalNanos) { [self] in
+            guard gen == client.generation, !stopping.load(ordering: .acquiring), !reconnecting else { return }
+            var r = EtcdRangeRequest(key: prefixBytes, rangeEnd: Etcd.prefixEnd(prefixBytes))
+            r.limit = 1
+            r.keysOnly = true
+            client.call(Etcd.rangePath, r, timeoutNanos: config.probeTimeoutNanos) { [self] (result: Result<EtcdRangeResponse, EtcdClient.Failure>) in
+                guard gen == client.generation else { return }
+                switch result {
+                case .success: probe(generation: gen)
+                case let .failure(e): fail("probe", e.description)
+                }
+            }
+        }
     }
 
     private func fail(_ what: String, _ why: String) {
@@ -301,11 +324,16 @@ public final class EtcdRegistryStore: RegistryWriter, @unchecked Sendable {
     private func write(_ txn: EtcdTxnRequest, expected: String?, name: String, done: @escaping @Sendable (WriteOutcome) -> Void,
                        answer: @escaping @Sendable (Int64) -> WriteOutcome) {
         loop.execute { [self] in
+            guard client.isConnected else {
+                done(.refused(status: 503, message: "the registry store (etcd) is unreachable; nothing was written"))
+                return
+            }
             client.txn(txn) { [self] result in
                 switch result {
                 case let .failure(e):
-                    metrics.errors.inc()
-                    done(.refused(status: 503, message: "the registry store is unavailable (etcd \(client.endpoint)): \(e); nothing was written"))
+                    if case .unavailable = e { fail("write", e.description) } else { metrics.errors.inc() }
+                    done(.refused(status: 503, message: "the registry store (etcd \(client.endpoint)) did not confirm the write: \(e); "
+                                  + "it may or may not have been applied: read it back before writing again"))
                 case let .success(r):
                     guard r.succeeded else {
                         var stored = "none (the entry does not exist)"
