@@ -69,7 +69,20 @@ public final class AdminHandlers: Sendable {
             return .json(200, MemoryStats.json(trim: r.query["trim"] == "true"))
         case ("GET", "/debug/syncz"):
             return .json(200, DebugViews.syncz(server, namespace: r.query["namespace"]))
-        case (_, "/ready"), (_, "/metrics"), (_, "/debug/adsz"), (_, "/debug/syncz"), (_, "/debug/memory"):
+        case ("GET", "/debug/pushz"), ("GET", "/debug/pushz.svg"):
+            var version: UInt64?
+            if let v = r.query["version"] {
+                guard let n = UInt64(v) else { return .error(400, "version: expected a push version, got \"\(LogLimiter.clip(v))\"") }
+                version = n
+            }
+            if r.path == "/debug/pushz" && version == nil { return .json(200, PushzView.list(server)) }
+            guard server.traces.enabled else { return .error(404, "push tracing is off (--push-trace=false)") }
+            guard let t = PushzView.one(server, version: version) else {
+                return .error(404, version.map { "no trace of push version \($0) (the ring keeps the last \(server.traces.capacity))" } ?? "no push yet")
+            }
+            if r.path == "/debug/pushz.svg" { return HTTPResponse(status: 200, contentType: "image/svg+xml", body: Array(PushzView.svg(t).utf8)) }
+            return .json(200, PushzView.json(t, server: server, detail: true, pending: PushzView.pending(server)) + "\n")
+        case (_, "/ready"), (_, "/metrics"), (_, "/debug/adsz"), (_, "/debug/syncz"), (_, "/debug/memory"), (_, "/debug/pushz"), (_, "/debug/pushz.svg"):
             return .error(405, "method \(r.method) not allowed on \(r.path)")
         default:
             return .error(404, "no such endpoint: \(r.path)")

@@ -15,6 +15,8 @@ public struct ServeOptions: Sendable, Equatable {
     /// Istio's MaxServerConnectionAge (0: off) and the grace after its GOAWAY.
     public var maxConnectionAgeNanos: UInt64 = 0
     public var maxConnectionAgeGraceNanos: UInt64 = 10_000_000_000
+    public var pushTrace = DiscoveryServerConfig().pushTrace
+    public var pushTraceCapacity = DiscoveryServerConfig().pushTraceCapacity
     public var ioThreads = System.coreCount
     public var io = IOBackend.auto
     // Defaults come from the types that own them, so that each lives in one place.
@@ -62,6 +64,8 @@ public struct ServeOptions: Sendable, Equatable {
         Flag(name: "--debounce-after", value: "DURATION", env: "PILOT_DEBOUNCE_AFTER", help: "quiet period before a push (default 100ms)"),
         Flag(name: "--debounce-max", value: "DURATION", env: "PILOT_DEBOUNCE_MAX", help: "longest a change waits for quiet (default 10s)"),
         Flag(name: "--eds-debounce", value: "BOOL", env: "PILOT_ENABLE_EDS_DEBOUNCE", help: "debounce endpoint-only changes too (default true)"),
+        Flag(name: "--push-trace", value: "BOOL", env: nil, help: "record every push's timeline, to the clients' ACKs (/debug/pushz) (default true)"),
+        Flag(name: "--push-trace-pushes", value: "N", env: nil, help: "recent pushes /debug/pushz keeps (default 64)"),
         Flag(name: "--max-streams", value: "N", env: nil, help: "ADS streams at once, all connections (default 131072)"),
         Flag(name: "--max-connections", value: "N", env: nil, help: "TCP connections at once (default: the descriptor limit less 128)"),
         Flag(name: "--send-timeout", value: "DURATION", env: nil, help: "close a client whose pending bytes move none for this long (default 30s; 0: never)"),
@@ -172,6 +176,13 @@ public struct ServeOptions: Sendable, Equatable {
             case "false", "0", "no": enableEDSDebounce = false
             default: throw ParseError(description: "\(name): expected true or false, got \"\(v)\"")
             }
+        case "--push-trace":
+            switch v.lowercased() {
+            case "true", "1", "yes": pushTrace = true
+            case "false", "0", "no": pushTrace = false
+            default: throw ParseError(description: "\(name): expected true or false, got \"\(v)\"")
+            }
+        case "--push-trace-pushes": pushTraceCapacity = try int(2, 4096)
         case "--max-streams": maxStreams = try int(1, 1 << 24)
         case "--max-connections": maxConnections = try int(1, 1 << 24)
         case "--max-concurrent-streams": maxConcurrentStreams = UInt32(try int(1, 1 << 30))

@@ -61,6 +61,13 @@ public struct PushRequest: Sendable {
     /// `configsUpdated` as incremental EDS scope, computed once when a push is published (nil
     /// after a merge or a narrowing: the generator computes it then).
     public var updatedHosts: UpdatedHosts?
+    /// When the first config event of this request entered the debouncer (monotonic nanos;
+    /// merges keep the earliest): where a push's trace and convergence time start.
+    public var firstEvent: UInt64 = 0
+    /// The published pushes this request stands for (PushTraces sequence numbers, merges keep
+    /// the range); 0: not a traced broadcast.
+    public var traceFrom: UInt64 = 0
+    public var traceSeq: UInt64 = 0
 
     public init(full: Bool = false, forced: Bool = false, configsUpdated: Set<ConfigKey>? = nil,
                 reason: ReasonStats? = nil, start: UInt64 = 0, push: PushContext? = nil) {
@@ -84,6 +91,14 @@ public struct PushRequest: Sendable {
         forced = forced || other.forced
         if let p = other.push { push = p }
         configsUpdated = Self.union(configsUpdated, other.configsUpdated)
+        mergeTrace(other)
+    }
+
+    /// The earliest first event and the whole range of traced pushes.
+    mutating func mergeTrace(_ other: borrowing PushRequest) {
+        if other.firstEvent != 0 && (firstEvent == 0 || other.firstEvent < firstEvent) { firstEvent = other.firstEvent }
+        if other.traceFrom != 0 && (traceFrom == 0 || other.traceFrom < traceFrom) { traceFrom = other.traceFrom }
+        if other.traceSeq > traceSeq { traceSeq = other.traceSeq }
     }
 
     /// The push queue's merge: like `merge`, but takes the other's push even when nil, and
@@ -106,6 +121,7 @@ public struct PushRequest: Sendable {
         }
         if other.configsUpdated != nil { configsUpdated = Self.union(configsUpdated, other.configsUpdated) }
         if push !== other.push { push = other.push }
+        mergeTrace(other)
     }
 
     /// A new set only when neither side already holds the other: a repeat enqueue of the same

@@ -66,7 +66,9 @@ public final class Debouncer: Sendable {
     /// Istio's ConfigUpdate: callable from any thread, never blocks on a push.
     public func configUpdate(_ request: PushRequest) {
         inboundUpdates.wrappingAdd(1, ordering: .relaxed)
-        post(.update(request))
+        var r = request
+        if r.firstEvent == 0 { r.firstEvent = MonotonicClock.nanos() }
+        post(.update(r))
     }
 
     /// No update is waiting and none is being pushed.

@@ -11,6 +11,8 @@ public final class PushDispatcher<Item: PushQueueItem>: Sendable {
         public let item: Item
         public let request: PushRequest
         public let done: PushDone
+        /// When the dispatcher took it off the queue (monotonic nanos).
+        public let dequeued: UInt64
     }
 
     public let queue: PushQueue<Item>
@@ -101,7 +103,7 @@ public final class PushDispatcher<Item: PushQueueItem>: Sendable {
                                 inFlight.wrappingAdd(-1, ordering: .relaxed)
                                 slots.signal()
                             })
-        return Job(item: item, request: request, done: done)
+        return Job(item: item, request: request, done: done, dequeued: MonotonicClock.nanos())
     }
 
     private func workerLoop() {

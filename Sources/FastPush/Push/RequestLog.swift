@@ -27,7 +27,10 @@ public final class RequestLog: Sendable {
 
     public func publish(_ request: PushRequest) -> UInt64 {
         let seq = head.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
-        slots[Int(seq & mask)].entry.withLock { $0 = (seq, request) }
+        var r = request
+        r.traceFrom = seq
+        r.traceSeq = seq
+        slots[Int(seq & mask)].entry.withLock { $0 = (seq, r) }
         // Older entries keep their keys and reasons, but point at the newest snapshot: a merge
         // takes the last entry's PushContext anyway, and otherwise the log would keep a whole
         // ring of old PushContexts (with their response caches) alive.

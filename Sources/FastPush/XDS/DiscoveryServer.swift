@@ -13,6 +13,9 @@ public struct DiscoveryServerConfig: Sendable {
     public var debounce = DebounceOptions()
     /// Most ADS streams at once: the push ring's size.
     public var maxStreams = 1 << 17
+    /// Record every push's timeline (`/debug/pushz`), and how many recent pushes to keep.
+    public var pushTrace = true
+    public var pushTraceCapacity = 64
     public init() {}
 }
 
@@ -29,6 +32,8 @@ public final class DiscoveryServer: Sendable {
     public let config: DiscoveryServerConfig
     public let metrics: XdsMetrics
     public let queue: PushQueue<XdsConnection>
+    /// Recent pushes' timelines.
+    public let traces: PushTraces
     private let store: Mutex<RegistrySnapshot>
     private let current: Mutex<PushContext>
     /// Serialises PushContext builds: a debounced push and an EDS bypass never build at once.
@@ -41,12 +46,15 @@ public final class DiscoveryServer: Sendable {
     /// until it is ready, and clients retry), so that no proxy is sent an empty config.
     private let registryReady = Mutex<(@Sendable () -> Bool)?>(nil)
     private let debouncerBox = Mutex<Debouncer?>(nil)
+    private let traceThread = Mutex<(OSThread, Semaphore)?>(nil)
+    private let stoppedFlag = Atomic<Bool>(false)
 
     public init(config: DiscoveryServerConfig = DiscoveryServerConfig(), registry: RegistrySnapshot,
                 metrics: XdsMetrics = XdsMetrics()) {
         self.config = config
         self.metrics = metrics
         self.queue = PushQueue(capacity: config.maxStreams)
+        self.traces = PushTraces(capacity: config.pushTraceCapacity, enabled: config.pushTrace, registry: metrics.registry)
         self.store = Mutex(registry)
         self.current = Mutex(PushContext(version: 1, registry: registry))
         metrics.services.set(registry.count)
@@ -64,7 +72,7 @@ public final class DiscoveryServer: Sendable {
             }
         }) { [self] jobs in
             var deliveries = DeliveryBatch()
-            for job in jobs { pushConnection(job.item, job.request, done: job.done, into: &deliveries) }
+            for job in jobs { pushConnection(job.item, job.request, done: job.done, into: &deliveries, dequeued: job.dequeued) }
             deliveries.flush()
         }
         let debouncer = Debouncer(options: config.debounce, onPushed: { [metrics] _, nanos in
@@ -74,12 +82,29 @@ public final class DiscoveryServer: Sendable {
         debouncerBox.withLock { $0 = debouncer }
         dispatcher.start()
         debouncer.start()
+        if traces.enabled {
+            // Finishes the traces of pushes some client never ACKed.
+            let wake = Semaphore()
+            let thread = OSThread.spawn(name: "fp-trace") { [weak self, traces] in
+                while true {
+                    _ = wake.wait(timeoutNanos: 1_000_000_000)
+                    guard let self, !self.stoppedFlag.load(ordering: .acquiring) else { return }
+                    traces.sweep(now: MonotonicClock.nanos())
+                }
+            }
+            traceThread.withLock { $0 = (thread, wake) }
+        }
     }
 
     /// Their closures hold this server: dropping them after they stop ends the cycle.
     public func stop() {
         debouncerBox.withLock { d in defer { d = nil }; return d }?.stop()
         dispatcherBox.withLock { d in defer { d = nil }; return d }?.stop()
+        stoppedFlag.store(true, ordering: .releasing)
+        if let (thread, wake) = traceThread.withLock({ t in defer { t = nil }; return t }) {
+            wake.signal()
+            thread.join()
+        }
     }
 
     public var dispatcher: PushDispatcher<XdsConnection>? { dispatcherBox.withLock { $0 } }
@@ -156,6 +181,7 @@ public final class DiscoveryServer: Sendable {
         // The debouncer and the EDS bypass both get here. Reading the registry and publishing
         // under the build lock keeps versions, registry contents and the queue in one order:
         // an older registry can never be built, or published, after a newer one.
+        let firstEvent = request.firstEvent == 0 ? t0 : request.firstEvent
         let (ctx, seq) = buildLock.withLock { version -> (PushContext, UInt64) in
             version += 1
             let latest = registry
@@ -179,8 +205,18 @@ public final class DiscoveryServer: Sendable {
             var r = request
             r.push = next
             r.start = MonotonicClock.nanos()
+            r.firstEvent = firstEvent
             if let cu = r.configsUpdated, !cu.isEmpty { r.updatedHosts = UpdatedHosts(cu) }
-            return (next, queue.publish(r))
+            let seq = queue.publish(r)
+            var info = PushTrace.Info()
+            info.version = next.version
+            info.reason = request.reasonSummary
+            info.full = request.full
+            info.firstEvent = firstEvent
+            info.debounced = t0
+            info.built = r.start
+            traces.begin(seq: seq, info: info)
+            return (next, seq)
         }
         metrics.services.set(ctx.serviceCount)
         let conns = connectionList
@@ -189,6 +225,7 @@ public final class DiscoveryServer: Sendable {
                           "connections": conns.count, "reason": request.reasonSummary,
                           "configs": request.configsUpdated?.count ?? 0])
         for c in conns { queue.enqueue(c, published: seq) }
+        traces.published(seq: seq, enqueued: conns.count, at: MonotonicClock.nanos(), wall: WallClock.seconds())
     }
 
     /// Pushes the current PushContext to everyone (Istio's /debug/adsz?push=true).
@@ -207,11 +244,13 @@ public final class DiscoveryServer: Sendable {
 
     /// A new ADS stream. It takes part in pushes once its first request names the node.
     public func newConnection(transport: any XdsTransport, xdsProtocol: XdsProtocol = .sotw) -> XdsConnection {
-        XdsConnection(id: nextConnectionID.wrappingAdd(1, ordering: .relaxed).newValue, transport: transport, xdsProtocol: xdsProtocol)
+        XdsConnection(id: nextConnectionID.wrappingAdd(1, ordering: .relaxed).newValue, transport: transport, xdsProtocol: xdsProtocol,
+                      traces: traces.enabled ? traces : nil)
     }
 
     public func disconnect(_ conn: XdsConnection) {
         conn.markClosed()
+        conn.traceClosed()
         let removed = connections.withLock { $0.removeValue(forKey: conn.id) } != nil
         if removed {
             metrics.xdsClients.add(-1)
@@ -287,6 +326,11 @@ public final class DiscoveryServer: Sendable {
         }
         if initialized, let status = register(conn, proxy) { return .close(status) }
         switch kind {
+        case .ack: conn.traceAnswered(type, nonce: request.responseNonce, nack: false)
+        case .nack: conn.traceAnswered(type, nonce: request.responseNonce, nack: true)
+        default: break
+        }
+        switch kind {
         case let .nack(message):
             metrics.rejects[type.rawValue].inc()
             Log.warn("ads_nack", ["type": type, "conn": conn.connectionID, "version": request.versionInfo,
@@ -358,11 +402,15 @@ public final class DiscoveryServer: Sendable {
     /// that the change touches, and write them. `done` runs when they are written.
     func pushConnection(_ conn: XdsConnection, _ request: PushRequest, done: PushDone) {
         var deliveries = DeliveryBatch()
-        pushConnection(conn, request, done: done, into: &deliveries)
+        pushConnection(conn, request, done: done, into: &deliveries, dequeued: MonotonicClock.nanos())
         deliveries.flush()
     }
 
-    func pushConnection(_ conn: XdsConnection, _ request: PushRequest, done: PushDone, into deliveries: inout DeliveryBatch) {
+    func pushConnection(_ conn: XdsConnection, _ request: PushRequest, done: PushDone, into deliveries: inout DeliveryBatch,
+                        dequeued: UInt64) {
+        // Every path counts the connection as having taken the push (its trace waits for that).
+        var pushed = false
+        defer { traces.processed(from: request.traceFrom, to: request.traceSeq, pushed: pushed) }
         guard !conn.isClosed, let push = request.push else { done(); return }
         let (proxy, watched, before, answered) = conn.state.withLock { ($0.proxy, $0.watched, $0.lastView, $0.answeredView) }
         guard let proxy, !proxy.id.isEmpty else { done(); return }
@@ -389,12 +437,16 @@ public final class DiscoveryServer: Sendable {
         }
         conn.pushed(push, view: view)
         guard !responses.isEmpty else { done(); return }
-        let queued = request.start
+        pushed = true
+        // Istio's meaning: from the config event to the write.
+        let since = request.firstEvent != 0 ? request.firstEvent : request.start
         let metrics = self.metrics
+        let stamp = request.traceSeq != 0 && traces.enabled
+            ? TraceStamp(seq: request.traceSeq, version: push.version, dequeued: dequeued, generated: MonotonicClock.nanos()) : nil
         deliveries.add(conn, responses, PushDone(markDone: {
-            metrics.convergenceTime.observe(nanos: MonotonicClock.nanos() &- queued)
+            metrics.convergenceTime.observe(nanos: MonotonicClock.nanos() &- since)
             done()
-        }, releaseSlot: { done.releaseSlot() }))
+        }, releaseSlot: { done.releaseSlot() }), trace: stamp)
     }
 }
 

@@ -21,6 +21,8 @@ public final class XdsConnection: PushQueueItem, Sendable {
         public var pushes = 0
         /// The push whose last write is still under way (its slot goes back early on a stall).
         var pendingPush: PushDone?
+        /// The traced push in flight: its timestamps, until the client ACKs it.
+        var trace = TraceSlot()
     }
 
     public let id: UInt64
@@ -28,13 +30,16 @@ public final class XdsConnection: PushQueueItem, Sendable {
     public let xdsProtocol: XdsProtocol
     public let connectedAt: Double
     public let pushQueueLink = PushQueueLink()
+    /// Where this connection's push records go when they close (nil: tracing off).
+    let traces: PushTraces?
     let state = Mutex(State())
     private let closedFlag = Atomic<Bool>(false)
 
-    public init(id: UInt64, transport: any XdsTransport, xdsProtocol: XdsProtocol = .sotw) {
+    public init(id: UInt64, transport: any XdsTransport, xdsProtocol: XdsProtocol = .sotw, traces: PushTraces? = nil) {
         self.id = id
         self.transport = transport
         self.xdsProtocol = xdsProtocol
+        self.traces = traces
         self.connectedAt = WallClock.seconds()
     }
 
@@ -83,26 +88,42 @@ public final class XdsConnection: PushQueueItem, Sendable {
         transport.withStream { [self] stream in write(responses, to: stream, done: done) }
     }
 
-    /// On the stream's thread.
-    func write(_ responses: [XdsResponse], to stream: (any XdsStream)?, done: PushDone?) {
-        do {
-            guard let stream, stream.isOpen else { done?(); return }
-            var last: (SharedBytes, SmallBytes)?
-            for r in responses {
-                guard let stamped = stamp(r) else { continue }
-                if let (lb, lt) = last { stream.write(body: ByteSlice(lb), tail: lt, completion: nil) }
-                last = stamped
+    /// On the stream's thread. `trace`: the push is traced; its record starts here (a record
+    /// still open, of an older push, closes as superseded).
+    func write(_ responses: [XdsResponse], to stream: (any XdsStream)?, done: PushDone?, trace: TraceStamp? = nil) {
+        if let trace, traces != nil { traceBegin(trace) }
+        guard let stream, stream.isOpen else {
+            if trace != nil { traceEnd(.closed) }
+            done?()
+            return
+        }
+        var last: (SharedBytes, SmallBytes)?
+        for r in responses {
+            guard let stamped = stamp(r) else { continue }
+            if let (lb, lt) = last { stream.write(body: ByteSlice(lb), tail: lt, completion: nil) }
+            last = stamped
+        }
+        guard let (lb, lt) = last else {
+            if trace != nil { traceEnd(.superseded) }  // nothing of it went out
+            done?()
+            return
+        }
+        if let done {
+            let traced = trace != nil
+            state.withLock { st in
+                st.pendingPush = done
+                if traced { st.trace.submitted = MonotonicClock.nanos() }
             }
-            guard let (lb, lt) = last else { done?(); return }
-            if let done {
-                state.withLock { $0.pendingPush = done }
-                stream.write(body: ByteSlice(lb), tail: lt) { [self] _ in
-                    state.withLock { if $0.pendingPush === done { $0.pendingPush = nil } }
-                    done()
+            stream.write(body: ByteSlice(lb), tail: lt) { [self] _ in
+                let record = state.withLock { st -> TraceRecord? in
+                    if st.pendingPush === done { st.pendingPush = nil }
+                    return traced ? completed(&st) : nil
                 }
-            } else {
-                stream.write(body: ByteSlice(lb), tail: lt, completion: nil)
+                if let record { traces?.fold(record) }
+                done()
             }
+        } else {
+            stream.write(body: ByteSlice(lb), tail: lt, completion: nil)
         }
     }
 
@@ -130,6 +151,7 @@ public final class XdsConnection: PushQueueItem, Sendable {
             w.versionSent = version
             w.lastSendTime = WallClock.seconds()
             w.lastBodyHash = r.body.hash
+            Self.traceSent(&st, r)
             if r.full {
                 w.lastFullVersion = Swift.max(w.lastFullVersion, r.version)
                 w.needsComplete = false
@@ -174,6 +196,7 @@ public final class XdsConnection: PushQueueItem, Sendable {
             w.held = table.versions
             w.lastFullVersion = Swift.max(w.lastFullVersion, r.version)
             w.lastSent = patch.sent
+            Self.traceSent(&st, r)
             if let pending = w.resend {
                 let sent = Set(patch.sent)
                 let left = pending.names.filter { !sent.contains($0) && table.versions.contains($0) }

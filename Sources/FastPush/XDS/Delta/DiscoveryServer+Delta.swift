@@ -24,6 +24,11 @@ extension DiscoveryServer {
         }
         if initialized, let status = register(conn, proxy) { return .close(status) }
         switch outcome.kind {
+        case .ack: conn.traceAnswered(type, nonce: request.responseNonce, nack: false)
+        case .nack: conn.traceAnswered(type, nonce: request.responseNonce, nack: true)
+        default: break
+        }
+        switch outcome.kind {
         case let .nack(message):
             metrics.rejects[type.rawValue].inc()
             Log.warn("ads_nack", ["type": type, "conn": conn.connectionID, "protocol": "delta",

@@ -1,0 +1,148 @@
+import Synchronization
+
+/// A connection's part of a push, in order: queue (built → dequeued by a worker), generate
+/// (dequeued → responses made), submit (made → handed to the stream on its loop), write
+/// (handed → the kernel took the last byte), ack (written → the client ACKed, or NACKed, the
+/// last response of the push).
+public enum PushStage: Int, CaseIterable, Sendable, CustomStringConvertible {
+    case queue, generate, submit, write, ack
+    public var description: String {
+        switch self { case .queue: "queue"; case .generate: "generate"; case .submit: "submit"; case .write: "write"; case .ack: "ack" }
+    }
+}
+
+/// How a connection's record of a push ended.
+public enum TraceOutcome: Sendable { case acked, nacked, superseded, closed }
+
+/// One connection's timeline of one push, as its slot held it (monotonic nanoseconds; 0: the
+/// stage was not reached).
+public struct TraceRecord: Sendable {
+    public var seq: UInt64 = 0
+    public var dequeued: UInt64 = 0
+    public var generated: UInt64 = 0
+    public var submitted: UInt64 = 0
+    public var completed: UInt64 = 0
+    public var acked: UInt64 = 0
+    public var outcome = TraceOutcome.closed
+    public var peer = ""
+    public var node = ""
+
+    public init() {}
+
+    /// When each stage ended, in PushStage order.
+    var ends: [UInt64] { [dequeued, generated, submitted, completed, acked] }
+}
+
+/// One of the slowest connections of a push.
+public struct SlowConnection: Sendable {
+    public var peer: String
+    public var node: String
+    /// From the first config event to the last stage it reached.
+    public var totalNanos: UInt64
+    public var slowestStage: PushStage
+    public var stageNanos: UInt64
+    public var outcome: TraceOutcome
+}
+
+/// Everything recorded about one published push: its own stages (debounce, PushContext build,
+/// publish), and the distributions of its connections' stages, folded in as each connection's
+/// record closes (lock-free histograms; the top-20 list takes a lock only for a connection that
+/// beats its current 20th). Reused: `PushTraces` keeps a ring of them.
+public final class PushTrace: Sendable {
+    public struct Info: Sendable {
+        public var version: UInt64 = 0
+        public var reason = ""
+        public var full = false
+        /// Monotonic nanoseconds: the first config event entered the debouncer, the debounced
+        /// push started, its PushContext was ready, every connection was enqueued.
+        public var firstEvent: UInt64 = 0
+        public var debounced: UInt64 = 0
+        public var built: UInt64 = 0
+        public var published: UInt64 = 0
+        public var wallPublished: Double = 0
+        public var finishedAt: UInt64 = 0
+    }
+
+    public static let slowestKept = 20
+
+    let seqStore = Atomic<UInt64>(0)
+    private let infoStore = Mutex(Info())
+    public let enqueued = Atomic<Int>(0)
+    /// Connections that took this push off the queue (or a newer one it was merged into).
+    public let processed = Atomic<Int>(0)
+    /// Connections that were sent at least one response of it.
+    public let pushed = Atomic<Int>(0)
+    /// Pushed connections whose record closed, by outcome.
+    public let folded = Atomic<Int>(0)
+    public let acked = Atomic<Int>(0)
+    public let nacked = Atomic<Int>(0)
+    public let superseded = Atomic<Int>(0)
+    public let closed = Atomic<Int>(0)
+    let finished = Atomic<Bool>(false)
+    /// Per stage: its duration, and when it ended counted from the first config event.
+    public let durations: [AtomicHistogram] = PushStage.allCases.map { _ in AtomicHistogram() }
+    public let offsets: [AtomicHistogram] = PushStage.allCases.map { _ in AtomicHistogram() }
+    private let slowest = Mutex<[SlowConnection]>([])
+    private let slowThreshold = Atomic<UInt64>(0)
+
+    init() {}
+
+    public var seq: UInt64 { seqStore.load(ordering: .acquiring) }
+    public var info: Info { infoStore.withLock { $0 } }
+    public var isFinished: Bool { finished.load(ordering: .acquiring) }
+    public var slowestConnections: [SlowConnection] { slowest.withLock { $0 } }
+
+    /// Starts over for a newly published push.
+    func reset(seq: UInt64, info: Info) {
+        seqStore.store(0, ordering: .releasing)
+        enqueued.store(0, ordering: .relaxed); processed.store(0, ordering: .relaxed); pushed.store(0, ordering: .relaxed)
+        folded.store(0, ordering: .relaxed); acked.store(0, ordering: .relaxed); nacked.store(0, ordering: .relaxed)
+        superseded.store(0, ordering: .relaxed); closed.store(0, ordering: .relaxed)
+        finished.store(false, ordering: .relaxed)
+        for h in durations { h.reset() }
+        for h in offsets { h.reset() }
+        slowest.withLock { $0 = [] }
+        slowThreshold.store(0, ordering: .relaxed)
+        infoStore.withLock { $0 = info }
+        seqStore.store(seq, ordering: .releasing)
+    }
+
+    func update(_ body: (inout Info) -> Void) { infoStore.withLock { body(&$0) } }
+
+    /// Folds one connection's closed record in. Returns false if the trace was reused meanwhile.
+    @discardableResult
+    func fold(_ r: TraceRecord, firstEvent: UInt64, built: UInt64) -> Bool {
+        guard seq == r.seq else { return false }
+        var previous = built
+        var total: UInt64 = 0
+        var worst = PushStage.queue
+        var worstNanos: UInt64 = 0
+        for stage in PushStage.allCases {
+            let end = r.ends[stage.rawValue]
+            guard end != 0, end >= previous else { break }
+            let d = end - previous
+            durations[stage.rawValue].record(d)
+            offsets[stage.rawValue].record(end &- firstEvent)
+            if d >= worstNanos { worstNanos = d; worst = stage }
+            total = end &- firstEvent
+            previous = end
+        }
+        switch r.outcome {
+        case .acked: acked.wrappingAdd(1, ordering: .relaxed)
+        case .nacked: nacked.wrappingAdd(1, ordering: .relaxed)
+        case .superseded: superseded.wrappingAdd(1, ordering: .relaxed)
+        case .closed: closed.wrappingAdd(1, ordering: .relaxed)
+        }
+        if total > slowThreshold.load(ordering: .relaxed) {
+            let c = SlowConnection(peer: r.peer, node: r.node, totalNanos: total, slowestStage: worst, stageNanos: worstNanos, outcome: r.outcome)
+            slowest.withLock { list in
+                list.append(c)
+                list.sort { $0.totalNanos > $1.totalNanos }
+                if list.count > Self.slowestKept { list.removeLast() }
+                if list.count == Self.slowestKept { slowThreshold.store(list[list.count - 1].totalNanos, ordering: .relaxed) }
+            }
+        }
+        folded.wrappingAdd(1, ordering: .releasing)
+        return true
+    }
+}
