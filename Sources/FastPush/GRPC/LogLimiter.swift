@@ -34,6 +34,8 @@ public final class LogLimiter: Sendable {
     static let unknownType = LogLimiter(perSecond: 10)
     static let acceptFailed = LogLimiter(perSecond: 1)
     static let connectionRefused = LogLimiter(perSecond: 1)
+    /// A fleet's connections reach their age limit spread over ±10%: a few lines a second.
+    static let connectionMaxAge = LogLimiter(perSecond: 5)
 
     /// A client-supplied string as we repeat it: at most `limit` characters.
     static func clip(_ s: String, limit: Int = 200) -> String {

@@ -18,6 +18,8 @@ public final class XdsMetrics: Sendable {
     public let pushTriggers: [TriggerReason: Counter]
     public let writeTimeouts: Counter
     public let stalledPushes: Counter
+    /// Connections sent GOAWAY at their age limit (`--max-connection-age`).
+    public let connectionMaxAge: Counter
     public let internalErrors: Counter
     public let registryErrors: Counter
     /// Delta responses, per type: resources sent, names removed, and resources left out because
@@ -58,6 +60,7 @@ public final class XdsMetrics: Sendable {
         pushTriggers = triggers
         writeTimeouts = registry.register(Counter("pilot_xds_write_timeout", "Pilot XDS response write timeouts."))
         stalledPushes = registry.register(Counter("fastpilot_xds_stalled_pushes", "Pushes whose write stalled on a client that does not read; their push slot was released early."))
+        connectionMaxAge = registry.register(Counter("fastpilot_xds_connection_max_age_total", "xDS connections sent GOAWAY (NO_ERROR) at their age limit, so that their clients reconnect, possibly to another replica."))
         internalErrors = registry.register(Counter("pilot_total_xds_internal_errors", "Total number of internal XDS errors in pilot."))
         registryErrors = registry.register(Counter("fastpilot_registry_errors", "Registry file loads that failed; the last good registry is kept."))
         deltaResources = XdsType.allCases.map { t in

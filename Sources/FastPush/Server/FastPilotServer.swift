@@ -25,14 +25,24 @@ public final class FastPilotServer: Sendable {
         var initial: RegistrySnapshot
         var watcher: RegistryWatcher?
         let serverBox = LateBox<DiscoveryServer>()
+        let fileWriterBox = LateBox<FileRegistryWriter>()
         if let path = options.registryPath {
             let w = RegistryWatcher(path: path) { result in
-                guard let server = serverBox.value else { return }
+                guard let server = serverBox.value, let writer = fileWriterBox.value else { return }
                 switch result {
-                case let .success(snapshot):
-                    let diff = server.updateRegistry(snapshot)
-                    Log.info("registry_loaded", ["file": path, "services": snapshot.count,
-                                                 "full_changes": diff.fullChanges.count, "endpoint_changes": diff.endpointChanges.count])
+                case .success:
+                    // Read again under the admin writers' lock: what the watcher read may be
+                    // older than a write that landed since.
+                    let before = server.registry
+                    switch writer.reload() {
+                    case let .success(snapshot):
+                        let diff = RegistryDiff(from: before, to: snapshot)
+                        Log.info("registry_loaded", ["file": path, "services": snapshot.count,
+                                                     "full_changes": diff.fullChanges.count, "endpoint_changes": diff.endpointChanges.count])
+                    case let .failure(error):
+                        metrics.registryErrors.inc()
+                        Log.error("registry_invalid", ["file": path, "error": error.description, "action": "keeping the last good registry"])
+                    }
                 case let .failure(error):
                     metrics.registryErrors.inc()
                     Log.error("registry_invalid", ["file": path, "error": error.description, "action": "keeping the last good registry"])
@@ -59,6 +69,8 @@ public final class FastPilotServer: Sendable {
         dc.debounce.max = options.debounceMax
         dc.debounce.enableEDSDebounce = options.enableEDSDebounce
         dc.maxStreams = options.maxStreams
+        dc.pushTrace = options.pushTrace
+        dc.pushTraceCapacity = options.pushTraceCapacity
         let discovery = DiscoveryServer(config: dc, registry: initial, metrics: metrics)
         serverBox.value = discovery
         self.discovery = discovery
@@ -73,7 +85,9 @@ public final class FastPilotServer: Sendable {
             store = s
             writer = s
         } else if let path = options.registryPath {
-            writer = FileRegistryWriter(path: path, server: discovery)
+            let fw = FileRegistryWriter(path: path, server: discovery)
+            fileWriterBox.value = fw
+            writer = fw
         } else {
             writer = MemoryRegistryWriter(server: discovery)
         }
@@ -87,8 +101,11 @@ public final class FastPilotServer: Sendable {
         gc.maxConnections = options.maxConnections
         gc.socketSendBuffer = options.socketSendBuffer
         gc.sendTimeoutNanos = options.sendTimeoutNanos
+        gc.maxConnectionAgeNanos = options.maxConnectionAgeNanos
+        gc.maxConnectionAgeGraceNanos = options.maxConnectionAgeGraceNanos
         discovery.start()
-        grpc = try GRPCServer(group: group, config: gc, onSendTimeout: { metrics.writeTimeouts.inc() }) { loop in
+        grpc = try GRPCServer(group: group, config: gc, onSendTimeout: { metrics.writeTimeouts.inc() },
+                              onMaxConnectionAge: { metrics.connectionMaxAge.inc() }) { loop in
             ADSService(server: discovery, loop: loop)
         }
         var ac = AdminConfig()

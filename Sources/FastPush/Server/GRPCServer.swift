@@ -18,7 +18,30 @@ public struct GRPCServerConfig: Sendable {
     /// Waiting bytes that have not moved for this long mark the connection stalled (its streams
     /// hear `writeStalled`, and an ADS stream gives back its push slot).
     public var stallNanos: UInt64 = 200_000_000
+    /// Istio's MaxServerConnectionAge: each connection is sent GOAWAY (NO_ERROR) about this long
+    /// after it was accepted (± `maxConnectionAgeJitter`), so that its client opens its next
+    /// streams on a new connection, through the load balancer, to any replica; the streams it has
+    /// open go on. 0: never.
+    public var maxConnectionAgeNanos: UInt64 = 0
+    /// After that GOAWAY, a connection still open (streams that have not ended) is closed after
+    /// this long. 0: never.
+    public var maxConnectionAgeGraceNanos: UInt64 = 10_000_000_000
+    /// The spread of each connection's age limit, as a fraction of it: connections opened
+    /// together (a fleet after a restart) do not all end together.
+    public var maxConnectionAgeJitter = 0.1
+    /// [0, 1): the jitter's source (tests pin it).
+    public var maxConnectionAgeRandom: @Sendable () -> Double = { Double.random(in: 0..<1) }
     public init() {}
+
+    /// One connection's age limit: `maxConnectionAgeNanos` ± `maxConnectionAgeJitter`, drawn
+    /// from `maxConnectionAgeRandom`. Nil when there is no limit.
+    public func connectionAgeLimit() -> UInt64? {
+        guard maxConnectionAgeNanos > 0 else { return nil }
+        let jitter = min(max(maxConnectionAgeJitter, 0), 1)
+        let r = min(max(maxConnectionAgeRandom(), 0), 1)
+        let nanos = Double(maxConnectionAgeNanos) * (1 - jitter + 2 * jitter * r)
+        return max(1, nanos >= Double(UInt64.max) ? UInt64.max : UInt64(nanos))
+    }
 }
 
 /// Accepts h2c connections and spreads them over the loops; each gets the HTTP/2 + gRPC stack.
@@ -32,13 +55,18 @@ public final class GRPCServer: Sendable {
     let listenFD: Int32
     private let connections = Atomic<Int>(0)
     let onSendTimeout: @Sendable () -> Void
+    /// Called on a connection's loop thread each time a connection reaches its age limit and is
+    /// sent GOAWAY (`fastpilot_xds_connection_max_age_total`).
+    let onMaxConnectionAge: @Sendable () -> Void
 
     public init(group: EventLoopGroup, config: GRPCServerConfig, onSendTimeout: @escaping @Sendable () -> Void = {},
+                onMaxConnectionAge: @escaping @Sendable () -> Void = {},
                 service: @escaping @Sendable (any IOLoop) -> any GRPCService) throws {
         self.group = group
         self.config = config
         self.service = service
         self.onSendTimeout = onSendTimeout
+        self.onMaxConnectionAge = onMaxConnectionAge
         let (fd, port) = try Socket.listen(host: config.host, port: config.port)
         self.port = port
         self.listenFD = fd
@@ -131,7 +159,40 @@ public final class GRPCServer: Sendable {
                                                    maxMessageSize: self.config.maxMessageSize)
             let peer = Socket.peerName(fd)
             handler.onInactive = { [self] in self.connections.wrappingAdd(-1, ordering: .relaxed) }
-            _ = loop.register(fd: fd, peer: peer, handler: handler)
+            let channel = loop.register(fd: fd, peer: peer, handler: handler)
+            if let age = config.connectionAgeLimit(), channel.state == .active {
+                Self.limitAge(channel, to: age, grace: config.maxConnectionAgeGraceNanos, onMaxAge: onMaxConnectionAge)
+            }
+        }
+    }
+
+    /// Istio's MaxServerConnectionAge, on the connection's own loop: at `age`, GOAWAY (NO_ERROR,
+    /// with the last stream processed), so that the client opens new streams on a new connection
+    /// while the open ones go on; `grace` later, the connection is closed if it is still open.
+    /// An idle connection closes as soon as its GOAWAY is out (nghttp2 wants nothing more).
+    ///
+    /// One timer at a time per connection, holding the channel (small; a closed channel has let
+    /// go of its handler and session), not the handler or the server, and re-checking the state
+    /// when it fires, as the handshake timeout does.
+    static func limitAge(_ channel: Channel, to age: UInt64, grace: UInt64, onMaxAge: @escaping @Sendable () -> Void) {
+        let start = channel.loop.nowNanos
+        channel.loop.schedule(afterNanos: age) { [channel] in
+            // Gone, failed (its own GOAWAY is on the way), or already told to go (draining).
+            guard channel.state == .active, let h = channel.handler as? GRPCServerChannelHandler,
+                  !h.failed, h.h2.goAwaySent == nil else { return }
+            let streams = h.h2.openStreamCount
+            h.h2.goAway(errorCode: 0, debug: "max connection age")
+            onMaxAge()
+            if let dropped = LogLimiter.connectionMaxAge.admit() {
+                let lived = channel.loop.nowNanos &- start
+                Log.info("connection_max_age", ["peer": channel.peer, "age": DurationText.format(lived / 1_000_000 * 1_000_000),
+                                                "open_streams": streams, "grace": DurationText.format(grace), "suppressed": dropped])
+            }
+            guard grace > 0 else { return }
+            channel.loop.schedule(afterNanos: grace) { [channel] in
+                guard channel.state == .active else { return }
+                channel.close(.local("max connection age grace"))
+            }
         }
     }
 }
