@@ -95,7 +95,10 @@ class FastPilot:
             self.lines.append("<<fastpilot stderr closed>>")
             self._cond.notify_all()
 
-    def wait_started(self, timeout=15.0):
+    def wait_started(self, timeout=15.0, ready_within=0.0):
+        """Until both listening lines are logged, then /ready must answer 200: at once
+        (ready_within=0), within `ready_within` seconds (a store syncing first), or is not
+        checked (None)."""
         deadline = time.monotonic() + timeout
         ports = {}
         while time.monotonic() < deadline and len(ports) < 2:
@@ -109,8 +112,14 @@ class FastPilot:
         if len(ports) < 2:
             raise AssertionError(f"fastpilot did not log both listening lines within {timeout}s:\n{self.tail()}")
         self.xds_port, self.admin_port = ports["xds"], ports["admin"]
+        if ready_within is None:
+            return
+        ready_deadline = time.monotonic() + ready_within
         status, body = self.http_get("/ready")
-        assert status == 200, f"/ready answered {status}: {body!r}"
+        while status != 200 and time.monotonic() < ready_deadline:
+            time.sleep(0.02)
+            status, body = self.http_get("/ready")
+        assert status == 200, f"/ready answered {status}: {body!r}\n{self.tail()}"
 
     @property
     def xds_address(self):
@@ -348,3 +357,69 @@ def backends():
     yield start
     for b in started:
         b.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# etcd (Tests/interop/etcd_cluster.py): real members of Debian's etcd-server on 127.0.0.1
+
+@pytest.fixture
+def etcd_factory(tmp_path, request):
+    """start(size=1|3) -> a healthy EtcdCluster on free ports with data dirs under tmp_path;
+    every member is stopped in teardown (bounded), and the members' log tails are printed when
+    the test failed."""
+    from etcd_cluster import ETCD, ETCDCTL, EtcdCluster
+
+    for binary in (ETCD, ETCDCTL):
+        if not os.access(binary, os.X_OK):
+            pytest.fail(f"{binary} not found: the etcd tests need Debian's etcd-server and etcd-client "
+                        f"(apt-get install etcd-server etcd-client)", pytrace=False)
+    clusters = []
+
+    def start(size=1):
+        c = EtcdCluster(size, tmp_path / f"etcd-{len(clusters)}")
+        clusters.append(c)
+        c.start()
+        return c
+
+    yield start
+    for c in clusters:
+        c.close()
+    if _test_failed(request):
+        for c in clusters:
+            print(f"\n---- etcd cluster {c.base_dir} ----\n{c.describe()}")
+
+
+@pytest.fixture
+def etcd1(etcd_factory):
+    """One etcd member, healthy."""
+    return etcd_factory(1)
+
+
+@pytest.fixture
+def etcd3(etcd_factory):
+    """A three-member etcd cluster, healthy, with a leader."""
+    return etcd_factory(3)
+
+
+@pytest.fixture
+def store_replica_factory(fastpilot_binary, tmp_path, request):
+    """start(store_url, *extra, ready_within=15.0, xds_port=0, log_level="debug") -> a running
+    FastPilot with `--store store_url` on free ports (or the given xDS port, to restart a
+    replica where its clients are). ready_within=None: /ready is not awaited (a replica that
+    cannot sync yet). Every replica is stopped in teardown; log tails are printed on failure."""
+    started = []
+
+    def start(store_url, *extra, ready_within=15.0, xds_port=0, log_level="debug"):
+        args = ["--xds-address", f"127.0.0.1:{xds_port}", "--admin-address", "127.0.0.1:0",
+                "--log-level", log_level, "--store", store_url] + list(extra)
+        fp = FastPilot(fastpilot_binary, args, tmp_path / f"replica-{len(started)}.log")
+        started.append(fp)
+        fp.wait_started(ready_within=ready_within)
+        return fp
+
+    yield start
+    for fp in started:
+        fp.stop()
+    if _test_failed(request):
+        for fp in started:
+            print(f"\n---- replica log tail ({fp.log_path}) ----\n{fp.tail(60)}")
