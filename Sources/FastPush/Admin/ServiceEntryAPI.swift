@@ -111,7 +111,7 @@ enum ServiceEntryAPI {
     }
 
     /// The entry back in ServiceEntry JSON (one object; hosts of one entry share ports and endpoints).
-    static func render(_ services: [Service]) -> String {
+    static func render(_ services: [Service], resourceVersion: String? = nil) -> String {
         let s = services[0]
         func str(_ v: String) -> String { JSONText.quote(v) }
         let ports = s.ports.map { p -> String in
@@ -134,7 +134,8 @@ enum ServiceEntryAPI {
             exportTo = ",\"exportTo\":[\(list.isEmpty ? "\"~\"" : list.joined(separator: ","))]"
         }
         return "{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"ServiceEntry\","
-            + "\"metadata\":{\"name\":\(str(s.configName)),\"namespace\":\(str(s.namespace))},"
+            + "\"metadata\":{\"name\":\(str(s.configName)),\"namespace\":\(str(s.namespace))"
+            + (resourceVersion.map { ",\"resourceVersion\":\(str($0))" } ?? "") + "},"
             + "\"spec\":{\"hosts\":[\(services.map { str($0.hostname) }.joined(separator: ","))],"
             + "\"ports\":[\(ports.joined(separator: ","))],\"resolution\":\(str(s.resolution.rawValue)),"
             + "\"endpoints\":[\(endpoints.joined(separator: ","))]\(exportTo)}}\n"

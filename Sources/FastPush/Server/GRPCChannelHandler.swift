@@ -13,6 +13,11 @@ public final class GRPCServerChannelHandler: ChannelHandler {
     public var onInactive: (() -> Void)?
     /// Set once the connection failed: input is ignored from then on.
     public private(set) var failed = false
+    /// Connection age (`--max-connection-age`), checked by the server's sweep on this loop:
+    /// when it was accepted, when it gets GOAWAY (0: not, or done), when it is closed after that.
+    var acceptedAt: UInt64 = 0
+    var ageDeadline: UInt64 = 0
+    var graceDeadline: UInt64 = 0
 
     public init(service: any GRPCService, settings: H2Settings, maxMessageSize: Int) {
         self.h2 = H2Connection(role: .server, settings: settings)

@@ -86,8 +86,12 @@ public final class GRPCServer: Sendable {
         let now = MonotonicClock.nanos()
         var stuck: [(Channel, Int)] = []
         var stalled: [GRPCServerChannelHandler] = []
+        var aged: [(Channel, GRPCServerChannelHandler)] = []
+        var overdue: [Channel] = []
         loop.forEachChannel { ch in
             guard ch.state == .active, let h = ch.handler as? GRPCServerChannelHandler else { return }
+            if h.ageDeadline != 0 && now >= h.ageDeadline { aged.append((ch, h)) }
+            if h.graceDeadline != 0 && now >= h.graceDeadline { overdue.append(ch) }
             let waiting = ch.pendingOutboundBytes + h.h2.queuedBytes
             if waiting == 0 {
                 ch.sweepStalledSince = 0
@@ -110,6 +114,8 @@ public final class GRPCServer: Sendable {
             onSendTimeout()
             ch.close(.sendTimeout)
         }
+        for (ch, h) in aged { reachedAge(ch, h, now: now) }
+        for ch in overdue where ch.state == .active { ch.close(.local("max connection age grace")) }
         // Weak: the loop's timer must not keep a stopped server alive.
         loop.schedule(afterNanos: config.stallNanos) { [weak self] in self?.sweep(loop) }
     }
@@ -159,40 +165,32 @@ public final class GRPCServer: Sendable {
                                                    maxMessageSize: self.config.maxMessageSize)
             let peer = Socket.peerName(fd)
             handler.onInactive = { [self] in self.connections.wrappingAdd(-1, ordering: .relaxed) }
-            let channel = loop.register(fd: fd, peer: peer, handler: handler)
-            if let age = config.connectionAgeLimit(), channel.state == .active {
-                Self.limitAge(channel, to: age, grace: config.maxConnectionAgeGraceNanos, onMaxAge: onMaxConnectionAge)
+            // The age limit is checked by the stall sweep (every stallNanos): no timer per
+            // connection, nothing kept after it closes.
+            if let age = config.connectionAgeLimit() {
+                handler.acceptedAt = MonotonicClock.nanos()
+                handler.ageDeadline = handler.acceptedAt &+ age
             }
+            _ = loop.register(fd: fd, peer: peer, handler: handler)
         }
     }
 
-    /// Istio's MaxServerConnectionAge, on the connection's own loop: at `age`, GOAWAY (NO_ERROR,
-    /// with the last stream processed), so that the client opens new streams on a new connection
-    /// while the open ones go on; `grace` later, the connection is closed if it is still open.
-    /// An idle connection closes as soon as its GOAWAY is out (nghttp2 wants nothing more).
-    ///
-    /// One timer at a time per connection, holding the channel (small; a closed channel has let
-    /// go of its handler and session), not the handler or the server, and re-checking the state
-    /// when it fires, as the handshake timeout does.
-    static func limitAge(_ channel: Channel, to age: UInt64, grace: UInt64, onMaxAge: @escaping @Sendable () -> Void) {
-        let start = channel.loop.nowNanos
-        channel.loop.schedule(afterNanos: age) { [channel] in
-            // Gone, failed (its own GOAWAY is on the way), or already told to go (draining).
-            guard channel.state == .active, let h = channel.handler as? GRPCServerChannelHandler,
-                  !h.failed, h.h2.goAwaySent == nil else { return }
-            let streams = h.h2.openStreamCount
-            h.h2.goAway(errorCode: 0, debug: "max connection age")
-            onMaxAge()
-            if let dropped = LogLimiter.connectionMaxAge.admit() {
-                let lived = channel.loop.nowNanos &- start
-                Log.info("connection_max_age", ["peer": channel.peer, "age": DurationText.format(lived / 1_000_000 * 1_000_000),
-                                                "open_streams": streams, "grace": DurationText.format(grace), "suppressed": dropped])
-            }
-            guard grace > 0 else { return }
-            channel.loop.schedule(afterNanos: grace) { [channel] in
-                guard channel.state == .active else { return }
-                channel.close(.local("max connection age grace"))
-            }
+    /// Istio's MaxServerConnectionAge: GOAWAY (NO_ERROR, with the last stream processed), so
+    /// that the client opens new streams on a new connection while the open ones go on; the
+    /// grace later (0: never), the connection is closed if it is still open. An idle one closes
+    /// as soon as its GOAWAY is out (nghttp2 wants nothing more).
+    private func reachedAge(_ channel: Channel, _ h: GRPCServerChannelHandler, now: UInt64) {
+        h.ageDeadline = 0
+        // Failed (its own GOAWAY is on the way), or already told to go (draining).
+        guard !h.failed, h.h2.goAwaySent == nil else { return }
+        let streams = h.h2.openStreamCount
+        h.h2.goAway(errorCode: 0, debug: "max connection age")
+        onMaxConnectionAge()
+        let grace = config.maxConnectionAgeGraceNanos
+        if grace > 0 { h.graceDeadline = now &+ grace }
+        if let dropped = LogLimiter.connectionMaxAge.admit() {
+            Log.info("connection_max_age", ["peer": channel.peer, "age": DurationText.format((now &- h.acceptedAt) / 1_000_000 * 1_000_000),
+                                            "open_streams": streams, "grace": DurationText.format(grace), "suppressed": dropped])
         }
     }
 }

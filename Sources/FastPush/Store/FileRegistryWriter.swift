@@ -24,6 +24,7 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
 
     public func put(_ entry: EntryWrite, done: @escaping @Sendable (WriteOutcome) -> Void) {
         done(lock.withLock { _ in
+            if let refused = server.versionConflict(entry.expectedVersion, namespace: entry.namespace, name: entry.name) { return refused }
             if let owner = server.hostOwner(of: entry.services, except: entry.namespace, entry.name) {
                 return .refused(status: 409, message: "host \(owner.hostname) in namespace \(owner.namespace) belongs to ServiceEntry \(owner.namespace)/\(owner.configName)")
             }
@@ -42,6 +43,7 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
 
     public func delete(namespace: String, name: String, expectedVersion: String?, done: @escaping @Sendable (WriteOutcome) -> Void) {
         done(lock.withLock { _ in
+            if let refused = server.versionConflict(expectedVersion, namespace: namespace, name: name) { return refused }
             var found = false
             switch rewrite({ items in
                 let out = items.filter { !Self.names($0, namespace, name) }
@@ -72,9 +74,7 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
         }
     }
 
-    public func get(namespace: String, name: String) -> String? {
-        MemoryRegistryWriter(server: server).get(namespace: namespace, name: name)
-    }
+    public func get(namespace: String, name: String) -> String? { server.versionedEntry(namespace: namespace, name: name) }
 
     public func list() -> String { server.entryList }
 

@@ -59,6 +59,31 @@ extension DiscoveryServer {
     }
 
     var entryList: String { ServiceEntryAPI.list(registry) }
+
+    /// For a registry without store versions (memory, the file): a content version of entry
+    /// `namespace/name`, the hash of what fastpilot serves of it (16 hex digits); nil if absent.
+    func contentVersion(namespace: String, name: String) -> String? {
+        let services = registry.services.filter { $0.namespace == namespace && $0.configName == name }
+        guard !services.isEmpty else { return nil }
+        var text = ServiceEntryAPI.render(services)
+        return ContentHash.hex(text.withUTF8 { ContentHash.hash(UnsafeRawBufferPointer($0)) })
+    }
+
+    /// The refusal when the caller's resourceVersion is not the entry's content version ("0":
+    /// the entry must not exist); nil when it matches or none was given.
+    func versionConflict(_ expected: String?, namespace: String, name: String) -> WriteOutcome? {
+        guard let expected else { return nil }
+        let current = contentVersion(namespace: namespace, name: name)
+        if expected == "0" ? current == nil : current == expected { return nil }
+        return .refused(status: 409, message: "\(namespace)/\(name): resourceVersion \(expected) does not match the current one: \(current ?? "none (the entry does not exist)")")
+    }
+
+    /// The entry as JSON with its content version.
+    func versionedEntry(namespace: String, name: String) -> String? {
+        let services = registry.services.filter { $0.namespace == namespace && $0.configName == name }
+        guard !services.isEmpty, let v = contentVersion(namespace: namespace, name: name) else { return nil }
+        return ServiceEntryAPI.render(services, resourceVersion: v)
+    }
 }
 
 /// The embedded demo registry: writes live in memory only (a restart forgets them), applied at
@@ -67,6 +92,7 @@ struct MemoryRegistryWriter: RegistryWriter {
     let server: DiscoveryServer
 
     func put(_ entry: EntryWrite, done: @escaping @Sendable (WriteOutcome) -> Void) {
+        if let refused = server.versionConflict(entry.expectedVersion, namespace: entry.namespace, name: entry.name) { return done(refused) }
         let (diff, conflict) = server.replaceEntry(namespace: entry.namespace, name: entry.name, with: entry.services)
         if let c = conflict {
             done(.refused(status: 409, message: "host \(c.hostname) in namespace \(c.namespace) belongs to another ServiceEntry"))
@@ -76,6 +102,7 @@ struct MemoryRegistryWriter: RegistryWriter {
     }
 
     func delete(namespace: String, name: String, expectedVersion: String?, done: @escaping @Sendable (WriteOutcome) -> Void) {
+        if let refused = server.versionConflict(expectedVersion, namespace: namespace, name: name) { return done(refused) }
         guard server.registry.services.contains(where: { $0.namespace == namespace && $0.configName == name }) else {
             done(.refused(status: 404, message: "no ServiceEntry \(namespace)/\(name)"))
             return
@@ -84,10 +111,7 @@ struct MemoryRegistryWriter: RegistryWriter {
         done(.applied(body: "{\"deleted\":\(JSONText.quote("\(namespace)/\(name)"))}\n"))
     }
 
-    func get(namespace: String, name: String) -> String? {
-        let services = server.registry.services.filter { $0.namespace == namespace && $0.configName == name }
-        return services.isEmpty ? nil : ServiceEntryAPI.render(services)
-    }
+    func get(namespace: String, name: String) -> String? { server.versionedEntry(namespace: namespace, name: name) }
 
     func list() -> String { server.entryList }
 }

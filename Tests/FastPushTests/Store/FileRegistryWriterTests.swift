@@ -162,14 +162,26 @@ import Testing
         try f.expectFileIsTheRegistry()
     }
 
-    @Test func theResourceVersionIsNotWrittenToTheFile() throws {
+    /// The file keeps no versions: an entry's resourceVersion is a hash of what fastpilot
+    /// serves of it. GET gives it; a write with it succeeds, one with another is 409 ("0": only
+    /// if the entry does not exist); it is never written into the file.
+    @Test func theResourceVersionIsAContentVersionAndIsNotWrittenToTheFile() throws {
         let f = try Fixture()
         defer { f.dir.removeAll() }
-        let body = Self.body(metadataExtra: #","resourceVersion":"42","labels":{"app":"shop"}"#)
-        #expect(f.call("PUT", "shop", body).0 == 200)
+        #expect(f.call("PUT", "shop", Self.body(metadataExtra: #","resourceVersion":"42""#)).0 == 409, "no entry has version 42")
+        #expect(f.call("PUT", "shop", Self.body(metadataExtra: #","resourceVersion":"0","labels":{"app":"shop"}"#)).0 == 200)
         let meta = try f.items()["demo/shop"]?["metadata"]
         #expect(meta?["resourceVersion"] == nil)
         #expect(meta?["labels"] == .object(["app": .string("shop")]))
+        let (status, got) = f.call("GET", "shop")
+        #expect(status == 200)
+        let version = try #require(try JSONReader.parse(Array(got.utf8))["metadata"]?["resourceVersion"])
+        guard case let .string(v) = version else { Issue.record("resourceVersion \(version)"); return }
+        #expect(v.count == 16)
+        #expect(f.call("PUT", "shop", Self.body(metadataExtra: #","resourceVersion":"0""#)).0 == 409, "it exists now")
+        #expect(f.call("PUT", "shop", Self.body(addresses: [Self.address(7)], metadataExtra: ",\"resourceVersion\":\"\(v)\"")).0 == 200)
+        #expect(f.call("PUT", "shop", Self.body(metadataExtra: ",\"resourceVersion\":\"\(v)\"")).0 == 409, "the entry changed since")
+        #expect(try f.items()["demo/shop"]?["metadata"]?["resourceVersion"] == nil)
     }
 
     @Test func aBareArrayStaysAnArrayAndOneObjectBecomesAList() throws {
