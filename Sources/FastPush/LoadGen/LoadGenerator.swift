@@ -16,6 +16,8 @@ public final class LoadGenerator {
         var baseline = ""
         var expected = false
         var done = false
+        /// The version that converged it.
+        var version = ""
     }
 
     /// Everything one loop owns: its streams and what the current phase measures.
@@ -116,6 +118,7 @@ public final class LoadGenerator {
                     var track = state.tracks[local]
                     guard track.expected, !track.done, version != track.baseline else { return }
                     track.done = true
+                    track.version = version
                     state.tracks[local] = track
                     state.latencies.append(Double(now &- start) / 1e9)
                     converged.wrappingAdd(1, ordering: .relaxed)
@@ -261,13 +264,39 @@ public final class LoadGenerator {
             return expected
         }
         let expected = counts.reduce(0, +)
+        guard expected > 0 else {
+            throw TriggerError("\(kind) change #\(round): no stream watches what the trigger changes"
+                               + (clusters.isEmpty ? "" : " (\(clusters.sorted().joined(separator: ", ")))")
+                               + "; pick a service the streams' namespaces see with --trigger-service NS/NAME")
+        }
         shared.converged.store(0, ordering: .relaxed)
         let cpu0 = serverCPU(), self0 = ProcStats.selfCPUSeconds()
         let start = MonotonicClock.nanos()
         _ = group.onEveryLoop { [states] loop in states[loop.index].value.phase = .trigger(type: type, start: start) }
         try trigger.fire(kind, round: round)
         _ = wait(for: expected, counter: shared.converged, label: "\(kind) round \(round)")
-        return collect(name: "\(kind) change #\(round)", expected: expected, start: start, cpu0: cpu0, self0: self0)
+        let versions = group.onEveryLoop { [states] loop -> UInt64 in
+            states[loop.index].value.tracks.compactMap { UInt64($0.version) }.max() ?? 0
+        }
+        var result = collect(name: "\(kind) change #\(round)", expected: expected, start: start, cpu0: cpu0, self0: self0)
+        if let v = versions.max(), v > 0, options.triggerCommand == nil { result.server = serverTrace(version: v) }
+        return result
+    }
+
+    /// fastpilot's own trace of push `version` (`/debug/pushz?version=V`), once it is done (the
+    /// last ACKs may still be on their way): nil for a server without one.
+    private func serverTrace(version: UInt64) -> ServerPushTrace? {
+        let deadline = MonotonicClock.nanos() &+ 3_000_000_000
+        while true {
+            guard let r = try? HTTPClient.request("GET", host: options.adminHost, port: options.adminPort,
+                                                  path: "/debug/pushz?version=\(version)", timeoutSeconds: 2),
+                  r.status == 200, let doc = try? JSONReader.parse(r.body) else { return nil }
+            if case .string("in_progress")? = doc["state"], MonotonicClock.nanos() < deadline {
+                OSThread.sleep(nanos: 50_000_000)
+                continue
+            }
+            return ServerPushTrace(json: doc, version: version)
+        }
     }
 
     private func hold(_ nanos: UInt64) -> HoldResult {

@@ -9,6 +9,8 @@ public struct PhaseResult: Sendable {
     public var serverCPU: Double?
     public var loadgenCPU: Double
     public var wallSeconds: Double
+    /// The server's own view of the push this round measured (`/debug/pushz`), when it has one.
+    public var server: ServerPushTrace?
 
     public var converged: Int { latencies.count }
     public var complete: Bool { converged >= expected }
@@ -21,6 +23,46 @@ public struct PhaseResult: Sendable {
     }
 
     public var total: Double? { latencies.max() }
+}
+
+/// One push as the server traced it (fastpilot's `/debug/pushz?version=V`): per stage, the
+/// median, p99 and slowest connection, in seconds; `toWrite`/`toAck` from the config event.
+public struct ServerPushTrace: Sendable {
+    public var version: UInt64
+    public var pushed: Int
+    public var acked: Int
+    public var nacked: Int
+    /// Stage name -> (p50, p99, max).
+    public var stages: [(String, Double, Double, Double)]
+    public var toWrite: (Double, Double, Double)
+    public var toAck: (Double, Double, Double)
+    public var slowestPeer: String?
+}
+
+extension ServerPushTrace {
+    /// From a `/debug/pushz?version=V` document (milliseconds there, seconds here).
+    init(json doc: JSONValue, version: UInt64) {
+        func num(_ v: JSONValue?) -> Double {
+            switch v {
+            case let .double(d)?: d / 1000
+            case let .int(i)?: Double(i) / 1000
+            default: 0
+            }
+        }
+        func triple(_ v: JSONValue?) -> (Double, Double, Double) { (num(v?["p50_ms"]), num(v?["p99_ms"]), num(v?["max_ms"])) }
+        func count(_ v: JSONValue?) -> Int { if case let .int(i)? = v { Int(i) } else { 0 } }
+        self.version = version
+        pushed = count(doc["streams"]?["pushed"])
+        acked = count(doc["streams"]?["acked"])
+        nacked = count(doc["streams"]?["nacked"])
+        stages = PushStage.allCases.map { s in
+            let t = triple(doc["stages"]?["\(s)"])
+            return ("\(s)", t.0, t.1, t.2)
+        }
+        toWrite = triple(doc["to_write"])
+        toAck = triple(doc["to_ack"])
+        if case let .array(slow)? = doc["slowest"], case let .string(peer)? = slow.first?["peer"] { slowestPeer = peer }
+    }
 }
 
 /// The `--hold` phase: streams kept open while something else changes the config.
@@ -70,6 +112,27 @@ public struct LoadReport: Sendable {
         }
         var out = "\(streams) streams over \(connections) connections; \(machine)\n" + line(header) + "\n"
         for r in rows { out += line(r) + "\n" }
+        // The server's side of the same rounds, from its push traces.
+        let traced = phases.filter { $0.server != nil }
+        if let first = traced.first?.server {
+            let sh = ["round", "version", "client p99 / max"] + first.stages.map { "\($0.0) p99" } + ["to write p99 / max", "to ack p99 / max", "acked", "slowest"]
+            var srows: [[String]] = []
+            for p in traced {
+                let t = p.server!
+                srows.append([p.name, String(t.version), "\(Self.ms(p.percentile(99))) / \(Self.ms(p.total))"]
+                             + t.stages.map { Self.ms($0.2) }
+                             + ["\(Self.ms(t.toWrite.1)) / \(Self.ms(t.toWrite.2))", "\(Self.ms(t.toAck.1)) / \(Self.ms(t.toAck.2))",
+                                "\(t.acked)/\(t.pushed)" + (t.nacked > 0 ? " (\(t.nacked) NACK)" : ""), t.slowestPeer ?? "-"])
+            }
+            var sw = sh.map(\.count)
+            for r in srows { for (i, c) in r.enumerated() { sw[i] = max(sw[i], c.count) } }
+            func sline(_ c: [String]) -> String {
+                c.enumerated().map { $1 + String(repeating: " ", count: sw[$0] - $1.count) }.joined(separator: "  ")
+            }
+            out += "server stages (ms, from /debug/pushz; the client's latency counts from the trigger, the server's from the config event):\n"
+            out += sline(sh) + "\n"
+            for r in srows { out += sline(r) + "\n" }
+        }
         if let h = hold {
             out += "hold \(Int(h.seconds)) s: \(h.messages) msgs, \(Self.bytes(h.bytes)), \(h.streamsEnded) streams ended\n"
         }
@@ -93,7 +156,14 @@ public struct LoadReport: Sendable {
             "{\"name\":\(JSONText.quote(p.name)),\"expected\":\(p.expected),\"converged\":\(p.converged),"
                 + "\"p50_s\":\(num(p.percentile(50))),\"p90_s\":\(num(p.percentile(90))),\"p99_s\":\(num(p.percentile(99))),"
                 + "\"max_s\":\(num(p.total)),\"messages\":\(p.messages),\"bytes\":\(p.bytes),"
-                + "\"server_cpu_s\":\(num(p.serverCPU)),\"loadgen_cpu_s\":\(p.loadgenCPU),\"wall_s\":\(p.wallSeconds)}"
+                + "\"server_cpu_s\":\(num(p.serverCPU)),\"loadgen_cpu_s\":\(p.loadgenCPU),\"wall_s\":\(p.wallSeconds)"
+                + (p.server.map { t in
+                    func triple(_ v: (Double, Double, Double)) -> String { "{\"p50_s\":\(v.0),\"p99_s\":\(v.1),\"max_s\":\(v.2)}" }
+                    let stages = t.stages.map { "\(JSONText.quote($0.0)):\(triple(($0.1, $0.2, $0.3)))" }.joined(separator: ",")
+                    return ",\"server_trace\":{\"version\":\(t.version),\"pushed\":\(t.pushed),\"acked\":\(t.acked),\"nacked\":\(t.nacked),"
+                        + "\"stages\":{\(stages)},\"to_write\":\(triple(t.toWrite)),\"to_ack\":\(triple(t.toAck)),"
+                        + "\"slowest_peer\":\(t.slowestPeer.map(JSONText.quote) ?? "null")}"
+                } ?? "") + "}"
         }
         return "{\"machine\":\(JSONText.quote(machine)),\"options\":\(JSONText.quote(options)),\"streams\":\(streams),"
             + "\"connections\":\(connections),\"server_rss_before\":\(int(serverRSSBefore)),"
@@ -105,11 +175,13 @@ public struct LoadReport: Sendable {
 
     /// Latency distributions (CDF per phase) as an SVG line chart.
     public func svg() -> String {
-        let w = 760.0, h = 420.0, left = 60.0, right = 180.0, top = 30.0, bottom = 50.0
+        let traced = phases.filter { $0.server != nil }
+        let w = 760.0, plotH = 420.0, left = 60.0, right = 180.0, top = 30.0, bottom = 50.0
+        let h = plotH + (traced.isEmpty ? 0 : 30 + 16 * Double(traced.count))
         let maxMs = max(1, (phases.compactMap(\.total).max() ?? 0.001) * 1000)
         let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
         func x(_ ms: Double) -> Double { left + ms / maxMs * (w - left - right) }
-        func y(_ f: Double) -> Double { h - bottom - f * (h - top - bottom) }
+        func y(_ f: Double) -> Double { plotH - bottom - f * (plotH - top - bottom) }
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" font-family=\"sans-serif\" font-size=\"12\">\n"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         s += "<text x=\"\(left)\" y=\"18\">push latency CDF: \(streams) streams / \(connections) connections</text>\n"
@@ -120,7 +192,7 @@ public struct LoadReport: Sendable {
             s += "<text x=\"\(x(ms) - 10)\" y=\"\(y(0) + 18)\">\(Self.ms(ms / 1000))</text>\n"
             s += "<text x=\"\(left - 40)\" y=\"\(y(Double(i) / 4) + 4)\">\(i * 25)%</text>\n"
         }
-        s += "<text x=\"\((w - right + left) / 2 - 20)\" y=\"\(h - 12)\">milliseconds</text>\n"
+        s += "<text x=\"\((w - right + left) / 2 - 20)\" y=\"\(plotH - 12)\">milliseconds</text>\n"
         for (i, p) in phases.enumerated() where !p.latencies.isEmpty {
             let sorted = p.latencies.sorted()
             let step = max(1, sorted.count / 400)
@@ -134,6 +206,20 @@ public struct LoadReport: Sendable {
             let c = colors[i % colors.count]
             s += "<polyline fill=\"none\" stroke=\"\(c)\" stroke-width=\"1.5\" points=\"\(pts.joined(separator: " "))\"/>\n"
             s += "<text x=\"\(w - right + 10)\" y=\"\(top + 16 * Double(i + 1))\" fill=\"\(c)\">\(p.name)</text>\n"
+            // The server's slowest ACK of the same push, from its config event (dashed).
+            if let t = p.server, t.toAck.2 > 0, t.toAck.2 * 1000 <= maxMs {
+                s += "<line x1=\"\(x(t.toAck.2 * 1000))\" y1=\"\(y(0))\" x2=\"\(x(t.toAck.2 * 1000))\" y2=\"\(y(1))\" stroke=\"\(c)\" stroke-dasharray=\"4 3\"/>\n"
+            }
+        }
+        if !traced.isEmpty {
+            var ty = plotH + 8
+            s += "<text x=\"\(left)\" y=\"\(ty)\">server stages, p99 ms (dashed: the server's last ACK of the push, from the config event):</text>\n"
+            for p in traced {
+                let t = p.server!
+                ty += 16
+                let stages = t.stages.map { "\($0.0) \(Self.ms($0.2))" }.joined(separator: ", ")
+                s += "<text x=\"\(left)\" y=\"\(ty)\">\(p.name) (v\(t.version)): \(stages); to ack max \(Self.ms(t.toAck.2))</text>\n"
+            }
         }
         return s + "</svg>\n"
     }

@@ -28,8 +28,14 @@ final class Trigger {
             guard let w = wanted, w.count == 2 else { return true }
             return s.namespace == w[0] && s.configName == w[1]
         }
-        guard let pick = candidates.first else {
-            throw TriggerError("no ServiceEntry with endpoints\(options.triggerService.map { " named \($0)" } ?? "") to change")
+        // By default a service every stream's namespace sees (else some of them): a change of a
+        // service no stream watches would measure nothing.
+        let namespaces = options.namespaces
+        let pick = wanted != nil ? candidates.first
+            : candidates.first { s in namespaces.allSatisfy { s.isVisible(from: $0) } }
+              ?? candidates.first { s in namespaces.contains { s.isVisible(from: $0) } }
+        guard let pick else {
+            throw TriggerError("no ServiceEntry with endpoints\(options.triggerService.map { " named \($0)" } ?? " visible to the streams' namespaces \(namespaces.joined(separator: ","))") to change")
         }
         namespace = pick.namespace
         name = pick.configName
