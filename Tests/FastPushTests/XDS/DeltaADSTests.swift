@@ -298,6 +298,19 @@ import Testing
         #expect(c.names(c.last(.eds)) == [Self.ledger])
     }
 
+    @Test("a claimed \"*\" in initial_resource_versions is no resource: not removed, not subscribed")
+    func starClaimIsIgnored() throws {
+        let server = Fixtures.server()
+        let c = DeltaTestClient(server, namespace: "demo")
+        c.send(.cds, initial: [("*", "")])
+        let r = try #require(c.last(.cds))
+        #expect(r.removedResources.isEmpty)
+        #expect(Set(c.names(r)) == [Self.echo, Self.ledger])
+        c.send(.eds, initial: [("*", ""), (Self.echo, "")])
+        #expect(c.names(c.last(.eds)) == [Self.echo])
+        #expect(c.conn.snapshot.watched[.eds]?.names.names == [Self.echo])
+    }
+
     @Test("case 44: a nonce from the old stream on a first request is a first request")
     func oldNonceOnFirstRequest() {
         let server = Fixtures.server()

@@ -84,7 +84,8 @@ public enum DeltaRules {
                 return DeltaRequestOutcome(kind: .nack(message(err)), evaluate: false, force: nil)
             }
             var subscribed = req.subscribe.names
-            var claims = req.claims
+            // "*" is never a resource a client holds.
+            var claims = req.claims.contains("*") ? req.claims.filter { $0 != "*" } : req.claims
             var star = req.subscribe.star
             if !unsubscribe.isEmpty {
                 let dropped = Set(unsubscribe)
