@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Synchronization
 import FastPush
 
 /// End to end: `fastpilot serve` and `fastpilot loadgen` as separate processes on this machine,
@@ -26,6 +27,8 @@ enum ScaleBench {
         /// Where the server's registry lives: "file" (--registry) or "etcd" (--store, a member
         /// started for the row, loaded with `fastpilot store import`).
         var registrySource = "file"
+        /// Time GET /debug/pushz every 100 ms during the run (Row.pushzSeconds).
+        var pollPushz = false
         /// EDS debounce off and a 1 ms quiet period: the rows measure the fan-out, not the wait.
         var serverArgs: [String] = ["--debounce-after", "1ms", "--eds-debounce", "false"]
         var label: String {
@@ -40,6 +43,8 @@ enum ScaleBench {
         var report: [String: Any]
         var floorSeconds: Double
         var floorBytes: Int
+        /// With pollPushz: each /debug/pushz answer's time, sorted.
+        var pushzSeconds: [Double] = []
     }
 
     static let binDir: String = {
@@ -133,8 +138,23 @@ enum ScaleBench {
             }
         }
         let lg = try spawn("\(binDir)/fastpilot", args, stdout: "\(dir)/loadgen.out")
+        // While the load runs: how long /debug/pushz takes to answer (every 100 ms).
+        let polling = Atomic<Bool>(sc.pollPushz)
+        let pollTimes = Mutex<[Double]>([])
+        let poller = sc.pollPushz ? OSThread.spawn(name: "pushz-poll") {
+            while polling.load(ordering: .relaxed) {
+                let t0 = MonotonicClock.nanos()
+                if let r = try? HTTPClient.request("GET", host: "127.0.0.1", port: admin, path: "/debug/pushz", timeoutSeconds: 5), r.status == 200 {
+                    let d = Double(MonotonicClock.nanos() - t0) / 1e9
+                    pollTimes.withLock { $0.append(d) }
+                }
+                usleep(100_000)
+            }
+        } : nil
         var st: Int32 = 0
         waitpid(lg, &st, 0)
+        polling.store(false, ordering: .relaxed)
+        poller?.join()
         guard let data = FileManager.default.contents(atPath: json),
               let report = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw SocketError(operation: "loadgen produced no report (see \(dir)/loadgen.out)", errno: EIO)
@@ -145,7 +165,8 @@ enum ScaleBench {
         let epBytes = ep.compactMap { $0["bytes"] as? Int }.sorted()
         let perConn = max(64, (epBytes.isEmpty ? 1024 : epBytes[epBytes.count / 2]) / sc.conns)
         let floor = try FloorBench.measure(sockets: sc.conns, bytes: perConn, reps: 5)
-        return Row(scenario: sc, report: report, floorSeconds: floor.median, floorBytes: perConn)
+        return Row(scenario: sc, report: report, floorSeconds: floor.median, floorBytes: perConn,
+                   pushzSeconds: pollTimes.withLock { $0 }.sorted())
     }
 
     /// One etcd member (Debian's etcd-server) on free loopback ports, its data in `dir`.

@@ -9,6 +9,7 @@ import Glibc
 ///   scale-suite   the scale scenarios of BENCHMARKS.md (State of the World, then the Delta tables)
 ///   scale-delta [--quick]   the Delta tables only
 ///   scale-store [STREAMS]   an etcd write against the same change through the file
+///   scale-trace [STREAMS] [PAIRS]   push tracing on against off, and /debug/pushz's answer time
 ///   soak [--duration 10m]   churn, reconnects and a slow client; RSS sampled, flat or not
 let args = CommandLine.arguments.dropFirst()
 let short = args.contains("--short")
@@ -64,6 +65,11 @@ case "scale-suite":
     print(ScaleBench.table(rows))
     print(try DeltaBench.run())
     print(try StoreBench.run())
+    print(try TraceBench.run())
+case "scale-trace":
+    // fastpilot-bench scale-trace [STREAMS] [PAIRS]: push tracing on against off
+    let nums = args.dropFirst().compactMap { Int($0) }
+    print(try TraceBench.run(streams: nums.first ?? 10_000, pairs: nums.count > 1 ? nums[1] : 2))
 case "scale-store":
     // fastpilot-bench scale-store [STREAMS]: etcd against the registry file
     print(try StoreBench.run(streams: args.dropFirst().compactMap { Int($0) }.first ?? 10_000))
