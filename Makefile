@@ -9,7 +9,7 @@ APT_PACKAGES := liburing-dev libnghttp2-dev pkg-config etcd-server etcd-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 
-.PHONY: help deps build release run test test-epoll unit interop tsan asan fuzz fuzz-build bench bench-scale soak venv clean
+.PHONY: help deps build release run test test-epoll unit interop tsan asan fuzz fuzz-build bench bench-scale profile soak venv clean
 
 help:
 	@echo "make run     build in release mode and serve the embedded demo registry (ARGS='--registry FILE ...')"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-epoll  the whole test suite on the epoll backend (FASTPILOT_IO=epoll)"
 	@echo "make bench   the short benchmark suite (under 5 minutes), one table"
 	@echo "make bench-scale  the end-to-end scale scenarios of BENCHMARKS.md (about 10 minutes)"
+	@echo "make profile SCENARIO=\"10000 10000\": a scale scenario under perf, flame graphs in bench-results/"
 	@echo "make soak    SOAK_DURATION=10m of churn, reconnects and a slow client; prints the server RSS every minute"
 	@echo "make tsan    Swift tests under ThreadSanitizer (TSAN_FILTER='FastPushTests\\.Push' for the push suites)"
 	@echo "make asan    Swift tests under AddressSanitizer (ASAN_FILTER=... to narrow)"
@@ -128,6 +129,15 @@ bench: deps
 bench-scale: deps
 	$(SWIFT) build -c release
 	.build/release/fastpilot-bench scale-suite
+
+# A scale scenario with the server and the load generator under `perf record -e cpu-clock -g`;
+# flame graphs (SVG, drawn by fastpilot-bench from `perf script`) and the top symbols per thread
+# group land in bench-results/profile-*/ (BENCHMARKS.md, "Profiling").
+SCENARIO ?= 10000 10000
+profile: deps
+	@dpkg -s linux-perf >/dev/null 2>&1 || { echo "installing: linux-perf"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq linux-perf; }
+	$(SWIFT) build -c release
+	.build/release/fastpilot-bench profile $(SCENARIO)
 
 SOAK_DURATION ?= 10m
 soak: deps

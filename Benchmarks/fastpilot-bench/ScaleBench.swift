@@ -29,6 +29,8 @@ enum ScaleBench {
         var registrySource = "file"
         /// Time GET /debug/pushz every 100 ms during the run (Row.pushzSeconds).
         var pollPushz = false
+        /// Record both processes with `perf record -e cpu-clock -g` into this directory.
+        var profileDir: String?
         /// EDS debounce off and a 1 ms quiet period: the rows measure the fan-out, not the wait.
         var serverArgs: [String] = ["--debounce-after", "1ms", "--eds-debounce", "false"]
         var label: String {
@@ -138,6 +140,13 @@ enum ScaleBench {
             }
         }
         let lg = try spawn("\(binDir)/fastpilot", args, stdout: "\(dir)/loadgen.out")
+        var perfs: [pid_t] = []
+        if let out = sc.profileDir {
+            for (name, pid) in [("server", server), ("loadgen", lg)] {
+                perfs.append(try spawn("/usr/bin/perf", ["record", "-e", "cpu-clock", "-g", "-F", "999", "-p", String(pid),
+                                                         "-o", "\(out)/\(name).perf.data"], stdout: "\(out)/\(name).perf.log"))
+            }
+        }
         // While the load runs: how long /debug/pushz takes to answer (every 100 ms).
         let polling = Atomic<Bool>(sc.pollPushz)
         let pollTimes = Mutex<[Double]>([])
@@ -155,6 +164,7 @@ enum ScaleBench {
         waitpid(lg, &st, 0)
         polling.store(false, ordering: .relaxed)
         poller?.join()
+        for p in perfs { kill(p, SIGINT); var pst: Int32 = 0; waitpid(p, &pst, 0) }
         guard let data = FileManager.default.contents(atPath: json),
               let report = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw SocketError(operation: "loadgen produced no report (see \(dir)/loadgen.out)", errno: EIO)

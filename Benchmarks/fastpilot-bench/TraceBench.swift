@@ -13,7 +13,6 @@ enum TraceBench {
             Harness.progress("trace bench: \(streams) streams, trace \(on ? "on" : "off") (\(i / 2 + 1)/\(pairs))")
             var sc = ScaleBench.Scenario(streams: streams, conns: streams)
             sc.serverArgs += ["--push-trace", on ? "true" : "false"]
-            sc.pollPushz = on
             sc.rounds = 5
             let r = try ScaleBench.run(sc)
             let p = DeltaBench.phases(r)
@@ -25,6 +24,12 @@ enum TraceBench {
                          ScaleBench.ms(ScaleBench.median(p, "full", "p50_s")) + " / " + ScaleBench.ms(ScaleBench.median(p, "full", "max_s")),
                          ScaleBench.ms(epCPU), ScaleBench.ms(fullCPU)])
         }
+        // Separately (its requests cost the server CPU too): /debug/pushz's answer time while pushes run.
+        Harness.progress("trace bench: \(streams) streams, polling /debug/pushz")
+        var polled = ScaleBench.Scenario(streams: streams, conns: streams)
+        polled.pollPushz = true
+        polled.rounds = 3
+        pushz = try ScaleBench.run(polled).pushzSeconds
         func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
         let on = mean(cpu["on"] ?? []), off = mean(cpu["off"] ?? [])
         pushz.sort()

@@ -9,6 +9,7 @@ import Glibc
 ///   scale-suite   the scale scenarios of BENCHMARKS.md (State of the World, then the Delta tables)
 ///   scale-delta [--quick]   the Delta tables only
 ///   scale-store [STREAMS]   an etcd write against the same change through the file
+///   profile STREAMS CONNS [ROUNDS] [--delta]   a scale scenario under perf; flame graphs in bench-results/
 ///   scale-trace [STREAMS] [PAIRS]   push tracing on against off, and /debug/pushz's answer time
 ///   soak [--duration 10m]   churn, reconnects and a slow client; RSS sampled, flat or not
 let args = CommandLine.arguments.dropFirst()
@@ -66,6 +67,14 @@ case "scale-suite":
     print(try DeltaBench.run())
     print(try StoreBench.run())
     print(try TraceBench.run())
+case "profile":
+    // fastpilot-bench profile STREAMS CONNS [ROUNDS] [--delta]: perf record both processes
+    print(try Profile.run(Array(args.dropFirst())))
+case "flamegraph":
+    // fastpilot-bench flamegraph PERF_SCRIPT_TXT [TITLE]: SVG on stdout
+    let rest = Array(args.dropFirst())
+    let text = try String(contentsOfFile: rest[0], encoding: .utf8)
+    print(FlameGraph.svg(FlameGraph.parse(text), title: rest.count > 1 ? rest[1] : rest[0]), terminator: "")
 case "scale-trace":
     // fastpilot-bench scale-trace [STREAMS] [PAIRS]: push tracing on against off
     let nums = args.dropFirst().compactMap { Int($0) }

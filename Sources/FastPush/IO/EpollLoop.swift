@@ -111,7 +111,7 @@ public final class EpollLoop: IOLoop, @unchecked Sendable {
             throw SocketError(operation: "epoll_ctl", errno: e)
         }
         let bound = UnsafeSendableBox(self)
-        let t = OSThread.spawn(name: "fp-epoll-\(index)") { bound.value.run() }
+        let t = OSThread.spawn(name: "\(config.threadName ?? "fp-epoll")-\(index)") { bound.value.run() }
         thread.withLock { $0 = t }
     }
 

@@ -13,6 +13,8 @@ public struct IOLoopConfig: Sendable {
     public var receiveBufferSize: Int = 16 * 1024
     /// Bytes taken into one sendmsg, and produced ahead of the socket per connection.
     public var maxSendBytes: Int = 256 * 1024
+    /// The loop threads' name, before their index (default: `fp-uring`, `fp-epoll`).
+    public var threadName: String?
 
     public init() {}
 }
@@ -88,7 +90,7 @@ public final class URingLoop: IOLoop, @unchecked Sendable {
         wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
         guard wakeFD >= 0 else { throw SocketError(operation: "eventfd", errno: errno) }
         let bound = UnsafeSendableBox(self)
-        let t = OSThread.spawn(name: "fp-uring-\(index)") { bound.value.run() }
+        let t = OSThread.spawn(name: "\(config.threadName ?? "fp-uring")-\(index)") { bound.value.run() }
         started.wait()
         if setupError != 0 {
             t.join()

@@ -11,6 +11,9 @@ public final class FastPilotServer: Sendable {
     public let group: EventLoopGroup
     public let grpc: GRPCServer
     public let admin: AdminServer
+    /// The admin API's own loop: /metrics, /debug/* and writes are answered promptly while the
+    /// xDS loops are busy with a large push.
+    let adminGroup: EventLoopGroup
     let watcher: RegistryWatcher?
     /// `--store`: the registry in etcd.
     public let store: EtcdRegistryStore?
@@ -116,7 +119,11 @@ public final class FastPilotServer: Sendable {
         }
         let storeRef = store
         let ready: @Sendable () -> Bool = { storeRef?.synced ?? true }
-        admin = try AdminServer(group: group, config: ac, handlers: AdminHandlers(server: discovery, token: ac.token, writer: writer, ready: ready))
+        var adminIO = IOLoopConfig()
+        adminIO.threadName = "fp-admin"
+        adminIO.receiveBufferCount = 16
+        adminGroup = try EventLoopGroup(threads: 1, config: adminIO, backend: options.io)
+        admin = try AdminServer(group: adminGroup, config: ac, handlers: AdminHandlers(server: discovery, token: ac.token, writer: writer, ready: ready))
         store?.start()
         Log.info("listening", ["service": "xds", "address": "\(options.xdsHost):\(grpc.port)"])
         Log.info("listening", ["service": "admin", "address": "\(options.adminHost):\(admin.port)"])
@@ -131,6 +138,7 @@ public final class FastPilotServer: Sendable {
         store?.stop()
         discovery.stop()
         group.shutdown()
+        adminGroup.shutdown()
         Log.info("stopped", [:])
     }
 

@@ -74,7 +74,10 @@ public final class EtcdRegistryStore: RegistryWriter, @unchecked Sendable {
         self.server = server
         prefixBytes = Array(config.prefix.utf8) + Array("serviceentries/".utf8)
         metrics = Metrics(server.metrics.registry)
-        group = try EventLoopGroup(threads: 1)
+        var io = IOLoopConfig()
+        io.threadName = "fp-store"
+        io.receiveBufferCount = 16
+        group = try EventLoopGroup(threads: 1, config: io)
         loop = group.loops[0]
         client = EtcdClient(endpoints: eps, loop: loop, requestTimeoutNanos: config.requestTimeoutNanos)
         sync = RegistrySync(backoff: config.backoff)
