@@ -73,7 +73,8 @@ enum PushzView {
     static func svg(_ t: PushTrace) -> String {
         let i = t.info
         let rows = ["debounce", "context", "publish"] + PushStage.allCases.map { "\($0)" }
-        let left = 110.0, right = 40.0, top = 50.0, rowH = 34.0, width = 960.0
+        // The bars, then a column of figures on the right.
+        let left = 110.0, right = 380.0, top = 50.0, rowH = 34.0, width = 1180.0
         let height = top + rowH * Double(rows.count) + 150
         let ends = PushStage.allCases.map { t.offsets[$0.rawValue].summary }
         let span = Double(Swift.max(ends.map(\.max).max() ?? 0, i.published &- i.firstEvent, 1_000_000))
@@ -100,20 +101,21 @@ enum PushzView {
         for (r, (a, b)) in own.enumerated() {
             let x0 = x(a &- i.firstEvent), x1 = Swift.max(x(b &- i.firstEvent), x0 + 1)
             s += "<rect x=\"\(x0)\" y=\"\(y(r) + 8)\" width=\"\(x1 - x0)\" height=\"16\" fill=\"#7f7f7f\"/>"
-            s += "<text x=\"\(x1 + 4)\" y=\"\(y(r) + 20)\">\(ms(b &- a)) ms</text>\n"
+            s += "<text x=\"\(width - right + 16)\" y=\"\(y(r) + 20)\">took \(ms(b &- a)) ms</text>\n"
         }
         // Connection stages: where they ended.
         for stage in PushStage.allCases {
             let r = 3 + stage.rawValue
             let e = ends[stage.rawValue], d = t.durations[stage.rawValue].summary
-            guard e.count > 0 else { s += "<text x=\"\(left + 4)\" y=\"\(y(r) + 20)\" fill=\"#999\">no connection reached it</text>\n"; continue }
+            guard e.count > 0 else { s += "<text x=\"\(width - right + 16)\" y=\"\(y(r) + 20)\" fill=\"#999\">no connection reached it</text>\n"; continue }
             let startP50: UInt64 = stage.rawValue == 0 ? i.built &- i.firstEvent : ends[stage.rawValue - 1].p50
             let x0 = x(Swift.min(startP50, e.p50)), x50 = x(e.p50), x99 = x(e.p99), xmax = x(e.max)
             s += "<rect x=\"\(x0)\" y=\"\(y(r) + 10)\" width=\"\(Swift.max(x50 - x0, 1))\" height=\"12\" fill=\"#aec7e8\"/>"
             s += "<rect x=\"\(x50)\" y=\"\(y(r) + 6)\" width=\"\(Swift.max(x99 - x50, 1))\" height=\"20\" fill=\"#1f77b4\"/>"
             s += "<line x1=\"\(x99)\" y1=\"\(y(r) + 16)\" x2=\"\(xmax)\" y2=\"\(y(r) + 16)\" stroke=\"#1f77b4\"/>"
             s += "<line x1=\"\(xmax)\" y1=\"\(y(r) + 8)\" x2=\"\(xmax)\" y2=\"\(y(r) + 24)\" stroke=\"#1f77b4\"/>\n"
-            s += "<text x=\"\(Swift.min(xmax + 6, width - 250))\" y=\"\(y(r) + 20)\" fill=\"#333\">\(e.count) ended by p50 \(ms(e.p50)) / p99 \(ms(e.p99)) / max \(ms(e.max)) ms (took p50 \(ms(d.p50)), max \(ms(d.max)))</text>\n"
+            s += "<text x=\"\(width - right + 16)\" y=\"\(y(r) + 14)\" fill=\"#333\">ended p50 \(ms(e.p50)) / p99 \(ms(e.p99)) / max \(ms(e.max)) ms</text>"
+            s += "<text x=\"\(width - right + 16)\" y=\"\(y(r) + 27)\" fill=\"#777\">took p50 \(ms(d.p50)) / max \(ms(d.max)) ms (\(e.count))</text>\n"
         }
         // The slowest clients.
         let slow = t.slowestConnections
