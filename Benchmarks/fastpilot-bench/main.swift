@@ -35,7 +35,8 @@ case "proto":
     print(Harness.table("Protobuf", header: ["benchmark", "median", "min", "max", "unit"], rows: try ProtoBench.run(short: short).map(row)))
 case "fanout":
     let rest = Array(args.dropFirst()).compactMap { Int($0) }
-    let r = try FanoutBench.run(connections: rest.first ?? 1000, streamsPerConnection: rest.count > 1 ? rest[1] : 1, reps: 5)
+    // fastpilot-bench fanout CONNS [STREAMS_PER_CONN] [REPS]
+    let r = try FanoutBench.run(connections: rest.first ?? 1000, streamsPerConnection: rest.count > 1 ? rest[1] : 1, reps: rest.count > 2 ? rest[2] : 5)
     print(FanoutBench.table([r]))
 case "floor":
     for n in [1000, 10_000] {

@@ -49,7 +49,8 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
         do {
             switch xdsProtocol {
             case .sotw:
-                outcome = server.process(try DiscoveryRequest(decodingDeferringNames: message), on: conn)
+                outcome = server.process(try DiscoveryRequest(decodingDeferringNames: message, leavingNamesInPlace: true),
+                                         on: conn, message: message)
             case .delta:
                 let request = try DeltaDiscoveryRequest(decoding: message, decodingNode: !nodeRead, deferringNames: true)
                 outcome = server.process(request, on: conn)

@@ -274,7 +274,9 @@ public final class DiscoveryServer: Sendable {
     }
 
     /// Reads one DiscoveryRequest by the SotW rules and answers it on the stream if needed.
-    public func process(_ request: DiscoveryRequest, on conn: XdsConnection) -> RequestOutcome {
+    /// `message`: the buffer a request decoded with `leavingNamesInPlace` came from, valid for
+    /// this call; its names are copied out only when they differ from the held subscription.
+    public func process(_ request: DiscoveryRequest, on conn: XdsConnection, message: UnsafeRawBufferPointer? = nil) -> RequestOutcome {
         guard let type = XdsType(typeURL: request.typeURL) else { return unknownType(request.typeURL, on: conn) }
         var initialized = false
         var added: SubscriptionSet?
@@ -293,6 +295,7 @@ public final class DiscoveryServer: Sendable {
                     // The same bytes as this stream's last request: the same subscription.
                     subscription = Subscription(names: before.names, star: before.wildcard && !before.names.isEmpty)
                 } else {
+                    if let message { request.materializeNames(from: message) }
                     do throws(ProtoDecodingError) {
                         subscription = try SubscriptionSet.of(wire: request.resourceNamesWire, digest: request.resourceNamesDigest) {
                             () throws(ProtoDecodingError) -> [String] in

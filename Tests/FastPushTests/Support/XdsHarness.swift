@@ -70,10 +70,12 @@ final class TestClient {
         r.versionInfo = version
         r.errorDetail = error
         if !sentNode { r.node = node; sentNode = true }
-        // Through the wire and the production decoder (names deferred behind a digest).
+        // Through the wire and the production decoder (names left in the buffer behind a digest).
         let wire = r.encode()
-        let decoded = try! wire.withUnsafeBytes { try DiscoveryRequest(decodingDeferringNames: $0) }
-        return server.process(decoded, on: conn)
+        return wire.withUnsafeBytes { message in
+            let decoded = try! DiscoveryRequest(decodingDeferringNames: message, leavingNamesInPlace: true)
+            return server.process(decoded, on: conn, message: message)
+        }
     }
 
     /// ACKs the last response of `t` with the current names.

@@ -91,11 +91,11 @@ enum RequestFuzz {
             guard !closed else { return }  // ADS ends the stream on .close: later requests never arrive
             let request: DiscoveryRequest
             do {
-                request = deferred ? try DiscoveryRequest(decodingDeferringNames: payload) : try DiscoveryRequest(decoding: payload)
+                request = deferred ? try DiscoveryRequest(decodingDeferringNames: payload, leavingNamesInPlace: true) : try DiscoveryRequest(decoding: payload)
             } catch {
                 return
             }
-            _ = try process(request)
+            _ = try process(request, message: payload)
         }
 
         /// An ACK of the latest response that repeats the subscription the server holds.
@@ -111,10 +111,10 @@ enum RequestFuzz {
         }
 
         @discardableResult
-        mutating func process(_ request: DiscoveryRequest) throws(FuzzViolation) -> (DiscoveryServer.RequestOutcome, Int) {
+        mutating func process(_ request: DiscoveryRequest, message: UnsafeRawBufferPointer? = nil) throws(FuzzViolation) -> (DiscoveryServer.RequestOutcome, Int) {
             let before = transport.stream.writes.count
             let hadProxy = conn.proxy != nil
-            let outcome = server.process(request, on: conn)
+            let outcome = server.process(request, on: conn, message: message)
             let written = transport.stream.writes[before...]
             trace("\(XdsType(typeURL: request.typeURL).map(String.init(describing:)) ?? "?") names=\(request.namesDeferred ? "deferred" : "\(request.resourceNames.count)") nonce=\(request.responseNonce) -> \(outcome), \(written.count) response(s)")
             let known = XdsType(typeURL: request.typeURL) != nil

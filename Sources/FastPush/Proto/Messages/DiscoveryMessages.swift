@@ -11,6 +11,9 @@ public struct DiscoveryRequest: Sendable, Equatable {
     public var errorDetail: RPCStatus? = nil       // 6 google.rpc.Status
     /// With `init(decodingDeferringNames:)`: the names still as wire bytes, and their digest.
     public var resourceNamesWire: [UInt8] = []
+    /// With `leavingNamesInPlace`: where the names' wire bytes are in the decoded buffer (they
+    /// were not copied); `materializeNames(from:)` copies them when they are needed.
+    public var namesRange: Range<Int>?
     public var resourceNamesDigest: UInt64 = 0
     public var namesDeferred = false
     public init() {}

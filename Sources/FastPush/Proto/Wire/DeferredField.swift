@@ -15,10 +15,19 @@ public enum DeferredField {
         wire.append(contentsOf: bytes)
     }
 
+    /// Appends field entries that are already on the wire (a run copied as it is).
+    public static func appendEntries(_ bytes: UnsafeRawBufferPointer, to wire: inout [UInt8]) {
+        wire.append(contentsOf: bytes)
+    }
+
     /// A fast 64-bit digest (word-at-a-time multiply/xor-shift) for change detection only.
     public static func digest(_ bytes: [UInt8]) -> UInt64 {
-        var h: UInt64 = 0x243F6A8885A308D3 ^ UInt64(bytes.count)
-        bytes.withUnsafeBytes { b in
+        bytes.withUnsafeBytes { digest($0) }
+    }
+
+    public static func digest(_ b: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0x243F6A8885A308D3 ^ UInt64(b.count)
+        do {
             var i = 0
             while i + 8 <= b.count {
                 h = (h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x9E3779B97F4A7C15

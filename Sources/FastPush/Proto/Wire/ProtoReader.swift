@@ -28,6 +28,8 @@ public struct ProtoReader {
     }
 
     public var isAtEnd: Bool { pos >= end }
+    /// Where the next read starts, from the start of the buffer.
+    public var offset: Int { pos }
     public var remaining: Int { end - pos }
 
     // MARK: keys
