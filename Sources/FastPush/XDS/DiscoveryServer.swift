@@ -144,27 +144,28 @@ public final class DiscoveryServer: Sendable {
     /// Replaces the registry and pushes what changed: services added, removed or reshaped as a
     /// full push, endpoint-only changes as incremental EDS.
     @discardableResult
-    public func updateRegistry(_ snapshot: RegistrySnapshot) -> RegistryDiff {
-        modifyRegistry { _ in snapshot }
+    /// `immediate`: push now, past the debouncer (a store's first sync: streams are admitted
+    /// right after it, and must not be answered from the registry before it).
+    public func updateRegistry(_ snapshot: RegistrySnapshot, immediate: Bool = false) -> RegistryDiff {
+        modifyRegistry(immediate: immediate) { _ in snapshot }
     }
 
     /// Read-modify-write of the registry (the admin API edits one ServiceEntry at a time).
     @discardableResult
-    public func modifyRegistry(_ change: (RegistrySnapshot) -> RegistrySnapshot) -> RegistryDiff {
+    public func modifyRegistry(immediate: Bool = false, _ change: (RegistrySnapshot) -> RegistrySnapshot) -> RegistryDiff {
         let diff = store.withLock { old -> RegistryDiff in
             let new = change(old)
             let d = RegistryDiff(from: old, to: new)
             old = new
             return d
         }
+        let update: (PushRequest) -> Void = immediate ? { self.push($0) } : { self.configUpdate($0) }
         if !diff.fullChanges.isEmpty {
             metrics.inboundConfig.inc()
-            configUpdate(PushRequest(full: true, configsUpdated: diff.allChanges,
-                                     reason: [.service: diff.fullChanges.count]))
+            update(PushRequest(full: true, configsUpdated: diff.allChanges, reason: [.service: diff.fullChanges.count]))
         } else if !diff.endpointChanges.isEmpty {
             metrics.inboundEDS.inc()
-            configUpdate(PushRequest(full: false, configsUpdated: diff.endpointChanges,
-                                     reason: [.endpoint: diff.endpointChanges.count]))
+            update(PushRequest(full: false, configsUpdated: diff.endpointChanges, reason: [.endpoint: diff.endpointChanges.count]))
         }
         return diff
     }

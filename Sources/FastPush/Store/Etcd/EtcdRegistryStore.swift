@@ -225,7 +225,9 @@ public final class EtcdRegistryStore: RegistryWriter, @unchecked Sendable {
             if let e = decode(kv) { fresh[name] = e } else if let old = previous[name] { fresh[name] = old }
         }
         entries.withLock { $0 = fresh }
-        let diff = server.updateRegistry(snapshot(fresh))
+        // The first sync admits ADS streams: its PushContext is built before that, not after
+        // the debounce (a stream admitted in between was answered from the empty registry).
+        let diff = server.updateRegistry(snapshot(fresh), immediate: !syncedFlag.load(ordering: .acquiring))
         applied(revision: revision, events: 0)
         if !syncedFlag.exchange(true, ordering: .acquiringAndReleasing) {
             Log.info("store_synced", ["store": "etcd", "revision": revision, "entries": fresh.count, "services": server.registry.count])
