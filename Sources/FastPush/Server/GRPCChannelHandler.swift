@@ -18,6 +18,10 @@ public final class GRPCServerChannelHandler: ChannelHandler {
     var acceptedAt: UInt64 = 0
     var ageDeadline: UInt64 = 0
     var graceDeadline: UInt64 = 0
+    /// Its place in the server's LoopConnections (-1: not listed), and its channel while active
+    /// (the channel owns this handler, directly or through a TLS layer).
+    var listIndex = -1
+    public internal(set) unowned(unsafe) var channel: Channel?
 
     public init(service: any GRPCService, settings: H2Settings, maxMessageSize: Int) {
         self.h2 = H2Connection(role: .server, settings: settings)
@@ -26,6 +30,7 @@ public final class GRPCServerChannelHandler: ChannelHandler {
     }
 
     public func channelActive(_ channel: Channel) {
+        self.channel = channel
         // The channel owns this handler, which owns the closure; cleared on close.
         h2.onNeedsFlush = { [unowned(unsafe) channel] in channel.flush() }
         grpc = GRPCServerConnection(h2: h2, service: service, peer: channel.peer, maxMessageSize: maxMessageSize)
@@ -34,9 +39,11 @@ public final class GRPCServerChannelHandler: ChannelHandler {
             // Holds the channel (small) until it runs, not the handler: a closed channel has let
             // go of its handler and session. No weak reference either (it would put the
             // channel's reference counting on the slow path for good).
-            channel.loop.schedule(afterNanos: timeout) { [channel] in
-                guard channel.state == .active, let h = channel.handler as? GRPCServerChannelHandler,
-                      !h.failed, !h.h2.peerSettingsReceived else { return }
+            // An active channel still owns its handler, so `h` is alive when the check passes.
+            channel.loop.schedule(afterNanos: timeout) { [channel, unowned(unsafe) self] in
+                guard channel.state == .active else { return }
+                let h = self
+                guard !h.failed, !h.h2.peerSettingsReceived else { return }
                 h.fail(channel, "no HTTP/2 preface and SETTINGS within \(timeout / 1_000_000) ms")
                 channel.close(.local("handshake timeout"))
             }
@@ -86,6 +93,7 @@ public final class GRPCServerChannelHandler: ChannelHandler {
         grpc?.connectionClosed()
         onInactive?()
         onInactive = nil
+        self.channel = nil
     }
 }
 

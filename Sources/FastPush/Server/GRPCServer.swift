@@ -58,6 +58,8 @@ public final class GRPCServer: Sendable {
     /// Called on a connection's loop thread each time a connection reaches its age limit and is
     /// sent GOAWAY (`fastpilot_xds_connection_max_age_total`).
     let onMaxConnectionAge: @Sendable () -> Void
+    /// By loop index: each loop's connections, touched only on that loop.
+    let perLoop: [LoopConnections]
 
     public init(group: EventLoopGroup, config: GRPCServerConfig, onSendTimeout: @escaping @Sendable () -> Void = {},
                 onMaxConnectionAge: @escaping @Sendable () -> Void = {},
@@ -67,6 +69,7 @@ public final class GRPCServer: Sendable {
         self.service = service
         self.onSendTimeout = onSendTimeout
         self.onMaxConnectionAge = onMaxConnectionAge
+        self.perLoop = group.loops.map { _ in LoopConnections() }
         let (fd, port) = try Socket.listen(host: config.host, port: config.port)
         self.port = port
         self.listenFD = fd
@@ -88,13 +91,14 @@ public final class GRPCServer: Sendable {
         var stalled: [GRPCServerChannelHandler] = []
         var aged: [(Channel, GRPCServerChannelHandler)] = []
         var overdue: [Channel] = []
-        loop.forEachChannel { ch in
-            guard ch.state == .active, let h = ch.handler as? GRPCServerChannelHandler else { return }
+        for h in perLoop[loop.index].handlers {
+            guard let ch = h.channel, ch.state == .active else { continue }
             if h.ageDeadline != 0 && now >= h.ageDeadline { aged.append((ch, h)) }
             if h.graceDeadline != 0 && now >= h.graceDeadline { overdue.append(ch) }
             let waiting = ch.pendingOutboundBytes + h.h2.queuedBytes
             if waiting == 0 {
                 ch.sweepStalledSince = 0
+                continue
             } else if ch.sweepStalledSince == 0 || ch.bytesSent != ch.sweepBytesSent {
                 ch.sweepStalledSince = now
             } else if timeout > 0 && now &- ch.sweepStalledSince >= timeout {
@@ -133,8 +137,7 @@ public final class GRPCServer: Sendable {
         done.wait()
         _ = group.onEveryLoop { loop -> Int in
             var n = 0
-            loop.forEachChannel { ch in
-                guard ch.state == .active, let h = ch.handler as? GRPCServerChannelHandler else { return }
+            for h in self.perLoop[loop.index].handlers where h.channel?.state == .active {
                 h.h2.goAway(errorCode: 0, debug: "server draining")
                 n += 1
             }
@@ -164,7 +167,12 @@ public final class GRPCServer: Sendable {
             let handler = GRPCServerChannelHandler(service: self.service(loop), settings: self.config.h2,
                                                    maxMessageSize: self.config.maxMessageSize)
             let peer = Socket.peerName(fd)
-            handler.onInactive = { [self] in self.connections.wrappingAdd(-1, ordering: .relaxed) }
+            let list = perLoop[loop.index]
+            list.add(handler)
+            handler.onInactive = { [self, unowned handler] in
+                list.remove(handler)
+                self.connections.wrappingAdd(-1, ordering: .relaxed)
+            }
             // The age limit is checked by the stall sweep (every stallNanos): no timer per
             // connection, nothing kept after it closes.
             if let age = config.connectionAgeLimit() {
