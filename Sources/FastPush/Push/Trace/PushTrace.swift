@@ -29,8 +29,16 @@ public struct TraceRecord: Sendable {
 
     public init() {}
 
-    /// When each stage ended, in PushStage order.
-    var ends: [UInt64] { [dequeued, generated, submitted, completed, acked] }
+    /// When `stage` ended (a switch, not an array: this runs per stream per push).
+    func end(_ stage: PushStage) -> UInt64 {
+        switch stage {
+        case .queue: dequeued
+        case .generate: generated
+        case .submit: submitted
+        case .write: completed
+        case .ack: acked
+        }
+    }
 }
 
 /// One of the slowest connections of a push.
@@ -82,15 +90,18 @@ public final class PushTrace: Sendable {
     /// Per stage: its duration, and when it ended counted from the first config event.
     public let durations: [AtomicHistogram] = PushStage.allCases.map { _ in AtomicHistogram() }
     public let offsets: [AtomicHistogram] = PushStage.allCases.map { _ in AtomicHistogram() }
-    private let slowest = Mutex<[SlowConnection]>([])
-    private let slowThreshold = Atomic<UInt64>(0)
+    private let slowest = SlowestList(kept: PushTrace.slowestKept)
+    /// Info's times that every fold reads, kept outside its lock.
+    let firstEventAt = Atomic<UInt64>(0)
+    let builtAt = Atomic<UInt64>(0)
+    let publishedAt = Atomic<UInt64>(0)
 
     init() {}
 
     public var seq: UInt64 { seqStore.load(ordering: .acquiring) }
     public var info: Info { infoStore.withLock { $0 } }
     public var isFinished: Bool { finished.load(ordering: .acquiring) }
-    public var slowestConnections: [SlowConnection] { slowest.withLock { $0 } }
+    public var slowestConnections: [SlowConnection] { slowest.top }
 
     /// Starts over for a newly published push.
     func reset(seq: UInt64, info: Info) {
@@ -101,9 +112,11 @@ public final class PushTrace: Sendable {
         finished.store(false, ordering: .relaxed)
         for h in durations { h.reset() }
         for h in offsets { h.reset() }
-        slowest.withLock { $0 = [] }
-        slowThreshold.store(0, ordering: .relaxed)
+        slowest.reset()
         infoStore.withLock { $0 = info }
+        firstEventAt.store(info.firstEvent, ordering: .relaxed)
+        builtAt.store(info.built, ordering: .relaxed)
+        publishedAt.store(info.published, ordering: .relaxed)
         seqStore.store(seq, ordering: .releasing)
     }
 
@@ -118,7 +131,7 @@ public final class PushTrace: Sendable {
         var worst = PushStage.queue
         var worstNanos: UInt64 = 0
         for stage in PushStage.allCases {
-            let end = r.ends[stage.rawValue]
+            let end = r.end(stage)
             guard end != 0, end >= previous else { break }
             let d = end - previous
             durations[stage.rawValue].record(d)
@@ -133,14 +146,8 @@ public final class PushTrace: Sendable {
         case .superseded: superseded.wrappingAdd(1, ordering: .relaxed)
         case .closed: closed.wrappingAdd(1, ordering: .relaxed)
         }
-        if total > slowThreshold.load(ordering: .relaxed) {
-            let c = SlowConnection(peer: r.peer, node: r.node, totalNanos: total, slowestStage: worst, stageNanos: worstNanos, outcome: r.outcome)
-            slowest.withLock { list in
-                list.append(c)
-                list.sort { $0.totalNanos > $1.totalNanos }
-                if list.count > Self.slowestKept { list.removeLast() }
-                if list.count == Self.slowestKept { slowThreshold.store(list[list.count - 1].totalNanos, ordering: .relaxed) }
-            }
+        slowest.offer(total: total) {
+            SlowConnection(peer: r.peer, node: r.node, totalNanos: total, slowestStage: worst, stageNanos: worstNanos, outcome: r.outcome)
         }
         folded.wrappingAdd(1, ordering: .releasing)
         return true

@@ -77,6 +77,7 @@ public final class PushTraces: Sendable {
         guard let t = trace(seq) else { return }
         t.enqueued.store(enqueued, ordering: .relaxed)
         t.update { $0.published = now; $0.wallPublished = wall }
+        t.publishedAt.store(now, ordering: .releasing)
         check(t)
     }
 
@@ -98,17 +99,17 @@ public final class PushTraces: Sendable {
     /// A connection's record closed.
     func fold(_ r: TraceRecord) {
         guard let t = trace(r.seq) else { return }
-        let info = t.info
-        guard t.fold(r, firstEvent: info.firstEvent, built: info.built) else { return }
+        let firstEvent = t.firstEventAt.load(ordering: .relaxed), built = t.builtAt.load(ordering: .relaxed)
+        guard t.fold(r, firstEvent: firstEvent, built: built) else { return }
         if let m = metrics {
-            var previous = info.built
+            var previous = built
             for stage in PushStage.allCases {
-                let end = r.ends[stage.rawValue]
+                let end = r.end(stage)
                 guard end != 0, end >= previous else { break }
                 m.stages[stage.rawValue].observe(nanos: end - previous)
                 previous = end
             }
-            if r.acked != 0, r.outcome == .acked { m.ack.observe(nanos: r.acked &- info.firstEvent) }
+            if r.acked != 0, r.outcome == .acked { m.ack.observe(nanos: r.acked &- firstEvent) }
             if r.outcome == .nacked { m.nacks.inc() }
         }
         check(t)
@@ -119,8 +120,7 @@ public final class PushTraces: Sendable {
 
     /// Finishes `t` when nothing is left to wait for.
     private func check(_ t: PushTrace) {
-        let info = t.info
-        guard info.published != 0,
+        guard t.publishedAt.load(ordering: .acquiring) != 0,
               t.processed.load(ordering: .acquiring) >= t.enqueued.load(ordering: .acquiring),
               t.folded.load(ordering: .acquiring) >= t.pushed.load(ordering: .acquiring) else { return }
         finish(t, timedOut: false)
