@@ -71,15 +71,19 @@ enum FanoutBench {
         let heapPerStream: Double
         let endpointMicros: Sample
         let fullMicros: Sample
+        /// Process CPU (all threads) per stream, same rounds.
+        let endpointCPUMicros: Sample
+        let fullCPUMicros: Sample
     }
 
-    static func run(connections: Int, streamsPerConnection: Int, reps: Int) throws -> Result {
+    static func run(connections: Int, streamsPerConnection: Int, reps: Int, trace: Bool = true) throws -> Result {
         Log.setLevel(.warn)
         let registryJSON = ScaleBench.registry(services: 100, endpoints: 10)
         var snapshot = try ServiceEntryParser.parse(Array(registryJSON.utf8), source: "bench")
         var cfg = DiscoveryServerConfig()
         cfg.debounce.after = 0
         cfg.debounce.enableEDSDebounce = false
+        cfg.pushTrace = trace
         let discovery = DiscoveryServer(config: cfg, registry: snapshot)
         discovery.start()
         defer { discovery.stop() }
@@ -136,19 +140,24 @@ enum FanoutBench {
         }
         let heapPerStream = Double(Int(mallinfo2().uordblks) - Int(heap0)) / Double(total)
 
-        func measure(_ change: (Int) -> RegistrySnapshot) -> Sample {
+        func measure(_ change: (Int) -> RegistrySnapshot) -> (Sample, Sample) {
             var values: [Double] = []
+            var cpu: [Double] = []
             for round in 0..<(reps + 1) {
                 let t0 = MonotonicClock.nanos()
+                let c0 = ProcStats.selfCPUSeconds()
                 discovery.updateRegistry(change(round))
                 // Done when every connection's push has been written to its sink. Polled with
                 // a short sleep: a sched_yield spin took a share of the two cores it measures.
                 while discovery.debouncer?.isIdle == false || discovery.queue.pending > 0 || (discovery.dispatcher?.inFlightCount ?? 0) > 0 {
                     usleep(100)
                 }
-                if round > 0 { values.append(Double(MonotonicClock.nanos() - t0) / 1e3 / Double(total)) }
+                if round > 0 {
+                    values.append(Double(MonotonicClock.nanos() - t0) / 1e3 / Double(total))
+                    cpu.append((ProcStats.selfCPUSeconds() - c0) * 1e6 / Double(total))
+                }
             }
-            return Sample(name: "", unit: "us/stream", values: values)
+            return (Sample(name: "", unit: "us/stream", values: values), Sample(name: "", unit: "us/stream", values: cpu))
         }
         let base = snapshot
         let endpoint = measure { round in
@@ -164,7 +173,8 @@ enum FanoutBench {
             return snapshot
         }
         withExtendedLifetime(pairs) {}
-        return Result(streams: total, connections: connections, heapPerStream: heapPerStream, endpointMicros: endpoint, fullMicros: full)
+        return Result(streams: total, connections: connections, heapPerStream: heapPerStream, endpointMicros: endpoint.0, fullMicros: full.0,
+                      endpointCPUMicros: endpoint.1, fullCPUMicros: full.1)
     }
 
     /// Heap deltas while one connection's server side grows to `n` streams (diagnostics).
@@ -215,10 +225,12 @@ enum FanoutBench {
 
     static func table(_ results: [Result]) -> String {
         Harness.table("In-process push fan-out (null sink, no kernel; real dispatcher, workers and loops)",
-                      header: ["streams", "connections", "server heap B/stream", "endpoint push µs/stream", "full push µs/stream"],
+                      header: ["streams", "connections", "server heap B/stream", "endpoint push µs/stream", "full push µs/stream",
+                               "endpoint CPU µs/stream", "full CPU µs/stream"],
                       rows: results.map { r in
                           [String(r.streams), String(r.connections), String(Int(r.heapPerStream.rounded())),
-                           String(format1: r.endpointMicros.median), String(format1: r.fullMicros.median)]
+                           String(format1: r.endpointMicros.median), String(format1: r.fullMicros.median),
+                           String(format1: r.endpointCPUMicros.median), String(format1: r.fullCPUMicros.median)]
                       })
     }
 }

@@ -5,6 +5,7 @@ import Glibc
 
 /// fastpilot-bench [all|queue|proto|fanout|floor|scale|...] [--short]
 ///   all --short   the `make bench` suite (under 5 minutes): one table
+///   fanout-trace [CONNS] [PAIRS]   the in-process fan-out with push tracing on against off
 ///   scale N K [R] [-- server flags]   one end-to-end scenario (serve + loadgen processes)
 ///   scale-suite   the scale scenarios of BENCHMARKS.md (State of the World, then the Delta tables)
 ///   scale-delta [--quick]   the Delta tables only
@@ -38,6 +39,23 @@ case "fanout":
     // fastpilot-bench fanout CONNS [STREAMS_PER_CONN] [REPS]
     let r = try FanoutBench.run(connections: rest.first ?? 1000, streamsPerConnection: rest.count > 1 ? rest[1] : 1, reps: rest.count > 2 ? rest[2] : 5)
     print(FanoutBench.table([r]))
+case "fanout-trace":
+    // fastpilot-bench fanout-trace CONNS [PAIRS]: the same fan-out with push tracing on, then
+    // off, PAIRS times interleaved; CPU is the whole process's (no kernel, no client).
+    let rest = Array(args.dropFirst()).compactMap { Int($0) }
+    let conns = rest.first ?? 10_000, pairs = rest.count > 1 ? rest[1] : 3
+    var on: [FanoutBench.Result] = [], off: [FanoutBench.Result] = []
+    for _ in 0..<pairs {
+        on.append(try FanoutBench.run(connections: conns, streamsPerConnection: 1, reps: 5, trace: true))
+        off.append(try FanoutBench.run(connections: conns, streamsPerConnection: 1, reps: 5, trace: false))
+    }
+    print("trace on:"); print(FanoutBench.table(on))
+    print("trace off:"); print(FanoutBench.table(off))
+    func med(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+    let eOn = med(on.map(\.endpointCPUMicros.median)), eOff = med(off.map(\.endpointCPUMicros.median))
+    let fOn = med(on.map(\.fullCPUMicros.median)), fOff = med(off.map(\.fullCPUMicros.median))
+    print(String(format: "CPU per stream, medians of %d runs: endpoint on %.2f µs, off %.2f µs (%+.1f%%); full on %.2f µs, off %.2f µs (%+.1f%%)",
+                 pairs, eOn, eOff, (eOn / eOff - 1) * 100, fOn, fOff, (fOn / fOff - 1) * 100))
 case "floor":
     for n in [1000, 10_000] {
         let s = try FloorBench.measure(sockets: n, bytes: 1024)

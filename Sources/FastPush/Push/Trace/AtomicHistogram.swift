@@ -2,12 +2,11 @@ import Synchronization
 
 /// A latency distribution that any number of threads record into without a lock: 112 atomic
 /// buckets, four per power of two from 1 µs to about 70 s (so a percentile is within 19% of the
-/// truth), plus an exact count, sum and maximum.
+/// truth), plus the exact maximum. The count is the buckets' sum, read when asked: a record is
+/// one shared add (and a CAS when it is a new maximum), as it runs per stream per stage.
 public final class AtomicHistogram: Sendable {
     public static let bucketCount = 112
     private let buckets: InlineArray<112, Atomic<UInt64>>
-    private let total = Atomic<UInt64>(0)
-    private let sumNanos = Atomic<UInt64>(0)
     private let maxNanos = Atomic<UInt64>(0)
 
     public init() {
@@ -32,8 +31,6 @@ public final class AtomicHistogram: Sendable {
 
     public func record(_ nanos: UInt64) {
         buckets[Self.bucket(nanos)].wrappingAdd(1, ordering: .relaxed)
-        total.wrappingAdd(1, ordering: .relaxed)
-        sumNanos.wrappingAdd(nanos, ordering: .relaxed)
         var m = maxNanos.load(ordering: .relaxed)
         while nanos > m {
             let r = maxNanos.compareExchange(expected: m, desired: nanos, ordering: .relaxed)
@@ -42,9 +39,12 @@ public final class AtomicHistogram: Sendable {
         }
     }
 
-    public var count: UInt64 { total.load(ordering: .relaxed) }
+    public var count: UInt64 {
+        var n: UInt64 = 0
+        for i in 0..<Self.bucketCount { n &+= buckets[i].load(ordering: .relaxed) }
+        return n
+    }
     public var max: UInt64 { maxNanos.load(ordering: .relaxed) }
-    public var sum: UInt64 { sumNanos.load(ordering: .relaxed) }
 
     /// The value below which `p` (0...1) of the recorded values fall (a bucket's upper bound,
     /// never above the maximum); 0 when empty.
@@ -62,8 +62,6 @@ public final class AtomicHistogram: Sendable {
 
     public func reset() {
         for i in 0..<Self.bucketCount { buckets[i].store(0, ordering: .relaxed) }
-        total.store(0, ordering: .relaxed)
-        sumNanos.store(0, ordering: .relaxed)
         maxNanos.store(0, ordering: .relaxed)
     }
 
