@@ -36,6 +36,19 @@ public struct ServeOptions: Sendable, Equatable {
     public var socketSendBuffer = GRPCServerConfig().socketSendBuffer
     public var defaultNamespace = DiscoveryServerConfig().defaultNamespace
     public var logLevel = Log.Level.info
+    /// mTLS xDS listener (istiod's 15012): on when a certificate and key are given.
+    public var xdsTLSHost = "0.0.0.0"
+    public var xdsTLSPort: UInt16 = 15012
+    public var tlsCertPath: String?
+    public var tlsKeyPath: String?
+    /// Client certificates are required and verified against these CAs.
+    public var tlsClientCAPath: String?
+    /// The plaintext listener (15010); `--xds-plaintext=false` leaves only TLS.
+    public var xdsPlaintext = true
+    /// A TLS handshake not done within this is closed.
+    public var tlsHandshakeTimeoutNanos: UInt64 = 10_000_000_000
+
+    public var tlsEnabled: Bool { tlsCertPath != nil }
 
     public init() {}
 
@@ -50,6 +63,12 @@ public struct ServeOptions: Sendable, Equatable {
     public static let flags: [Flag] = [
         Flag(name: "--xds-address", value: "HOST:PORT", env: nil, help: "xDS (gRPC h2c) listen address (default 0.0.0.0:15010)"),
         Flag(name: "--xds-port", value: "PORT", env: nil, help: "xDS port only; 0 picks a free port"),
+        Flag(name: "--xds-tls-address", value: "HOST:PORT", env: nil, help: "xDS over TLS (gRPC h2, ALPN h2) listen address, with --tls-cert and --tls-key (default 0.0.0.0:15012)"),
+        Flag(name: "--tls-cert", value: "FILE", env: nil, help: "PEM certificate chain of the TLS listener; watched, new handshakes use a new one"),
+        Flag(name: "--tls-key", value: "FILE", env: nil, help: "PEM private key of --tls-cert; watched with it"),
+        Flag(name: "--tls-client-ca", value: "FILE", env: nil, help: "PEM CAs: clients must present a certificate they signed; a SPIFFE URI SAN sets the proxy's namespace"),
+        Flag(name: "--xds-plaintext", value: "BOOL", env: nil, help: "keep serving plaintext xDS on --xds-address (default true)"),
+        Flag(name: "--tls-handshake-timeout", value: "DURATION", env: nil, help: "close a TLS connection whose handshake is not done after this long (default 10s)"),
         Flag(name: "--admin-address", value: "HOST:PORT", env: nil, help: "admin and monitoring HTTP address (default 127.0.0.1:15014)"),
         Flag(name: "--admin-port", value: "PORT", env: nil, help: "admin port only; 0 picks a free port"),
         Flag(name: "--registry", value: "FILE", env: nil, help: "ServiceEntry JSON (kubectl get serviceentries -A -o json), watched; default: the embedded demo registry"),
@@ -126,6 +145,15 @@ public struct ServeOptions: Sendable, Equatable {
         if o.storeURL != nil && o.registryPath != nil {
             throw ParseError(description: "--store and --registry are two registries; give one")
         }
+        if (o.tlsCertPath == nil) != (o.tlsKeyPath == nil) {
+            throw ParseError(description: "--tls-cert and --tls-key go together")
+        }
+        if o.tlsClientCAPath != nil && o.tlsCertPath == nil {
+            throw ParseError(description: "--tls-client-ca needs --tls-cert and --tls-key (it verifies clients of the TLS listener)")
+        }
+        if !o.xdsPlaintext && o.tlsCertPath == nil {
+            throw ParseError(description: "--xds-plaintext=false leaves no xDS listener without --tls-cert and --tls-key")
+        }
         return o
     }
 
@@ -147,6 +175,17 @@ public struct ServeOptions: Sendable, Equatable {
         switch name {
         case "--xds-address": (xdsHost, xdsPort) = try address()
         case "--xds-port": xdsPort = UInt16(try int(0, 65535))
+        case "--xds-tls-address": (xdsTLSHost, xdsTLSPort) = try address()
+        case "--tls-cert": tlsCertPath = v
+        case "--tls-key": tlsKeyPath = v
+        case "--tls-client-ca": tlsClientCAPath = v
+        case "--xds-plaintext":
+            switch v.lowercased() {
+            case "true", "1", "yes": xdsPlaintext = true
+            case "false", "0", "no": xdsPlaintext = false
+            default: throw ParseError(description: "\(name): expected true or false, got \"\(v)\"")
+            }
+        case "--tls-handshake-timeout": tlsHandshakeTimeoutNanos = try duration()
         case "--admin-address": (adminHost, adminPort) = try address()
         case "--admin-port": adminPort = UInt16(try int(0, 65535))
         case "--registry": registryPath = v

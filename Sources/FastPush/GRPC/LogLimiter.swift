@@ -36,6 +36,9 @@ public final class LogLimiter: Sendable {
     static let connectionRefused = LogLimiter(perSecond: 1)
     /// A fleet's connections reach their age limit spread over ±10%: a few lines a second.
     static let connectionMaxAge = LogLimiter(perSecond: 5)
+    static let identityDenied = LogLimiter(perSecond: 10)
+    /// A handshake flood is many failures: ten lines a second, the counter has them all.
+    static let tlsHandshakeFailed = LogLimiter(perSecond: 10)
 
     /// A client-supplied string as we repeat it: at most `limit` characters.
     static func clip(_ s: String, limit: Int = 200) -> String {

@@ -21,6 +21,12 @@ public final class XdsMetrics: Sendable {
     /// Connections sent GOAWAY at their age limit (`--max-connection-age`).
     public let connectionMaxAge: Counter
     public let internalErrors: Counter
+    /// Streams refused because the node's namespace is not its certificate's.
+    public let identityDenied: Counter
+    /// TLS listener: handshakes done, handshakes that failed, certificate reloads that failed.
+    public let tlsHandshakes: Counter
+    public let tlsHandshakeFailures: Counter
+    public let tlsReloadErrors: Counter
     public let registryErrors: Counter
     /// Delta responses, per type: resources sent, names removed, and resources left out because
     /// the client already held them at the same version.
@@ -61,6 +67,10 @@ public final class XdsMetrics: Sendable {
         writeTimeouts = registry.register(Counter("pilot_xds_write_timeout", "Pilot XDS response write timeouts."))
         stalledPushes = registry.register(Counter("fastpilot_xds_stalled_pushes", "Pushes whose write stalled on a client that does not read; their push slot was released early."))
         connectionMaxAge = registry.register(Counter("fastpilot_xds_connection_max_age_total", "xDS connections sent GOAWAY (NO_ERROR) at their age limit, so that their clients reconnect, possibly to another replica."))
+        identityDenied = registry.register(Counter("fastpilot_xds_permission_denied_total", "ADS streams refused with PERMISSION_DENIED: the node claimed a namespace other than its certificate's SPIFFE identity."))
+        tlsHandshakes = registry.register(Counter("fastpilot_tls_handshakes_total", "TLS handshakes completed on the xDS TLS listener."))
+        tlsHandshakeFailures = registry.register(Counter("fastpilot_tls_handshake_failures_total", "TLS connections closed before their handshake completed: refused certificates, bad input, timeouts."))
+        tlsReloadErrors = registry.register(Counter("fastpilot_tls_reload_errors_total", "Certificate or key files that could not be loaded; the last good pair is kept."))
         internalErrors = registry.register(Counter("pilot_total_xds_internal_errors", "Total number of internal XDS errors in pilot."))
         registryErrors = registry.register(Counter("fastpilot_registry_errors", "Registry file loads that failed; the last good registry is kept."))
         deltaResources = XdsType.allCases.map { t in

@@ -286,7 +286,7 @@ public final class DiscoveryServer: Sendable {
         let result = conn.state.withLock { st -> (RequestKind, Proxy)? in
             if st.proxy == nil {
                 guard let node = request.node else { return nil }
-                st.proxy = Proxy(node: node, defaultNamespace: config.defaultNamespace)
+                st.proxy = Proxy(node: node, defaultNamespace: config.defaultNamespace, identity: conn.transport.identity)
                 initialized = true
             }
             let before = st.watched[type]
@@ -354,6 +354,15 @@ public final class DiscoveryServer: Sendable {
 
     func register(_ conn: XdsConnection, _ proxy: Proxy) -> GRPCStatus? {
         if let status = notReady() { return status }
+        // istiod's rule: a proxy with a certificate gets config for its certificate's namespace only.
+        if let id = conn.transport.identity, proxy.namespace != id.namespace {
+            metrics.identityDenied.inc()
+            if let dropped = LogLimiter.identityDenied.admit() {
+                Log.warn("ads_permission_denied", ["peer": conn.peer, "node": proxy.id, "claimed_namespace": proxy.namespace,
+                                                   "identity": id.description, "suppressed": dropped])
+            }
+            return GRPCStatus(.permissionDenied, "authorization failed: node \(proxy.id) claims namespace \(proxy.namespace), its certificate is \(id)")
+        }
         let count = connections.withLock { c -> Int? in
             if c.count >= queue.capacity { return nil }
             queue.register(conn)

@@ -6,9 +6,10 @@ public struct Proxy: Sendable {
     public let locality: Locality
     public let userAgent: String
 
-    public init(node: Node, defaultNamespace: String = "default") {
+    /// The namespace the node claims (metadata or id), else its certificate's, else the default.
+    public init(node: Node, defaultNamespace: String = "default", identity: SPIFFEIdentity? = nil) {
         id = node.id
-        namespace = Proxy.namespace(of: node) ?? defaultNamespace
+        namespace = Proxy.namespace(of: node) ?? identity?.namespace ?? defaultNamespace
         cluster = node.cluster
         let l = node.locality
         locality = Locality(region: l?.region ?? "", zone: l?.zone ?? "", subZone: l?.subZone ?? "")

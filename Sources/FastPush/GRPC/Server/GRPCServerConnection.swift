@@ -12,6 +12,8 @@ public final class GRPCServerConnection: H2ConnectionDelegate {
     public let maxBufferedBytes: Int
     public private(set) var bufferedBytes = 0
     public let peer: String
+    /// The verified identity of a TLS peer (set after its handshake, before any stream).
+    public var peerIdentity: SPIFFEIdentity?
     private(set) var streams: [Int32: GRPCServerStream] = [:]
     var streamsForTesting: [GRPCServerStream] { Array(streams.values) }
 
