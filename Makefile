@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
 VENV ?= .venv
-APT_PACKAGES := liburing-dev libnghttp2-dev pkg-config etcd-server etcd-client
+APT_PACKAGES := liburing-dev libnghttp2-dev libssl-dev openssl pkg-config etcd-server etcd-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 

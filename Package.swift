@@ -16,7 +16,10 @@ let package = Package(
         .systemLibrary(
             name: "CNghttp2", path: "Sources/CNghttp2", pkgConfig: "libnghttp2",
             providers: [.apt(["libnghttp2-dev"])]),
-        .target(name: "FastPush", dependencies: ["CUring", "CNghttp2"], swiftSettings: strict),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
+        .target(name: "FastPush", dependencies: ["CUring", "CNghttp2", "COpenSSL"], swiftSettings: strict),
         .executableTarget(name: "fastpilot", dependencies: ["FastPush"], swiftSettings: strict),
         .executableTarget(name: "fastpilot-bench", dependencies: ["FastPush"], path: "Benchmarks/fastpilot-bench",
                           swiftSettings: strict),

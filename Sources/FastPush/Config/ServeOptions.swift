@@ -47,6 +47,8 @@ public struct ServeOptions: Sendable, Equatable {
     public var xdsPlaintext = true
     /// A TLS handshake not done within this is closed.
     public var tlsHandshakeTimeoutNanos: UInt64 = 10_000_000_000
+    /// How often the certificate, key and CA files are checked for a rotation.
+    public var tlsWatchIntervalNanos: UInt64 = 1_000_000_000
 
     public var tlsEnabled: Bool { tlsCertPath != nil }
 
@@ -69,6 +71,7 @@ public struct ServeOptions: Sendable, Equatable {
         Flag(name: "--tls-client-ca", value: "FILE", env: nil, help: "PEM CAs: clients must present a certificate they signed; a SPIFFE URI SAN sets the proxy's namespace"),
         Flag(name: "--xds-plaintext", value: "BOOL", env: nil, help: "keep serving plaintext xDS on --xds-address (default true)"),
         Flag(name: "--tls-handshake-timeout", value: "DURATION", env: nil, help: "close a TLS connection whose handshake is not done after this long (default 10s)"),
+        Flag(name: "--tls-watch-interval", value: "DURATION", env: nil, help: "how often the certificate, key and CA files are checked for a rotation (default 1s)"),
         Flag(name: "--admin-address", value: "HOST:PORT", env: nil, help: "admin and monitoring HTTP address (default 127.0.0.1:15014)"),
         Flag(name: "--admin-port", value: "PORT", env: nil, help: "admin port only; 0 picks a free port"),
         Flag(name: "--registry", value: "FILE", env: nil, help: "ServiceEntry JSON (kubectl get serviceentries -A -o json), watched; default: the embedded demo registry"),
@@ -186,6 +189,7 @@ public struct ServeOptions: Sendable, Equatable {
             default: throw ParseError(description: "\(name): expected true or false, got \"\(v)\"")
             }
         case "--tls-handshake-timeout": tlsHandshakeTimeoutNanos = try duration()
+        case "--tls-watch-interval": tlsWatchIntervalNanos = max(1_000_000, try duration())
         case "--admin-address": (adminHost, adminPort) = try address()
         case "--admin-port": adminPort = UInt16(try int(0, 65535))
         case "--registry": registryPath = v

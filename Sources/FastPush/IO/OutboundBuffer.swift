@@ -150,6 +150,19 @@ public struct OutboundBuffer {
         runCompletions(success: true)
     }
 
+    /// Marks `count` bytes as taken by a layer below (TLS encrypted them into `next`): the
+    /// completions now due move to `next`, to run when its bytes are sent.
+    public mutating func consume(_ count: Int, movingCompletionsTo next: inout OutboundBuffer) {
+        var moved: [WriteCompletion] = []
+        let before = sent &+ UInt64(count)
+        while completionHead < completions.count && completions[completionHead].position <= before {
+            moved.append(completions[completionHead].fn)
+            completionHead += 1
+        }
+        consume(count)
+        for fn in moved { next.onSent(fn) }
+    }
+
     private mutating func runCompletions(success: Bool) {
         while completionHead < completions.count && completions[completionHead].position <= sent {
             let fn = completions[completionHead].fn

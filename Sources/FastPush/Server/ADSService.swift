@@ -39,7 +39,7 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
         self.stream = stream
         self.xdsProtocol = xdsProtocol
         let peer = stream.connection.peer
-        connection = server.newConnection(transport: LoopTransport(loop: loop, peer: peer, identity: stream.connection.peerIdentity,
+        connection = server.newConnection(transport: LoopTransport(loop: loop, peer: peer, peerIdentity: stream.connection.peerIdentity,
                                                                    stream: LoopBound(WeakHandler(self), loop: loop)),
                                           xdsProtocol: xdsProtocol)
     }
@@ -104,13 +104,13 @@ final class ADSStreamHandler: GRPCStreamHandler, XdsStream {
 /// Reaches an ADS stream from a push worker: its loop is the executor.
 final class LoopTransport: XdsTransport {
     let peer: String
-    let identity: SPIFFEIdentity?
+    let peerIdentity: SPIFFEIdentity?
     let stream: LoopBound<WeakHandler>
     let executor: any XdsExecutor
 
-    init(loop: any IOLoop, peer: String, identity: SPIFFEIdentity? = nil, stream: LoopBound<WeakHandler>) {
+    init(loop: any IOLoop, peer: String, peerIdentity: SPIFFEIdentity? = nil, stream: LoopBound<WeakHandler>) {
         self.peer = peer
-        self.identity = identity
+        self.peerIdentity = peerIdentity
         self.stream = stream
         self.executor = LoopExecutor(loop: loop)
     }

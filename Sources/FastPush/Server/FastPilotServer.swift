@@ -15,6 +15,7 @@ public final class FastPilotServer: Sendable {
     /// xDS loops are busy with a large push.
     let adminGroup: EventLoopGroup
     let watcher: RegistryWatcher?
+    let tlsWatcher: TLSCertificateWatcher?
     /// `--store`: the registry in etcd.
     public let store: EtcdRegistryStore?
 
@@ -106,6 +107,25 @@ public final class FastPilotServer: Sendable {
         gc.sendTimeoutNanos = options.sendTimeoutNanos
         gc.maxConnectionAgeNanos = options.maxConnectionAgeNanos
         gc.maxConnectionAgeGraceNanos = options.maxConnectionAgeGraceNanos
+        gc.plaintext = options.xdsPlaintext
+        if let cert = options.tlsCertPath, let key = options.tlsKeyPath {
+            let tc = TLSContext.Configuration(role: .server, certificatePath: cert, keyPath: key, trustPath: options.tlsClientCAPath)
+            let holder: TLSContextHolder
+            do {
+                holder = TLSContextHolder(try TLSContext(tc))
+            } catch {
+                throw SocketError(operation: "TLS: " + error.description, errno: EINVAL)
+            }
+            var listener = GRPCServerConfig.TLSListener(host: options.xdsTLSHost, port: options.xdsTLSPort, contexts: holder)
+            listener.handshakeTimeoutNanos = options.tlsHandshakeTimeoutNanos
+            listener.onHandshake = { ok in (ok ? metrics.tlsHandshakes : metrics.tlsHandshakeFailures).inc() }
+            gc.tls = listener
+            tlsWatcher = TLSCertificateWatcher(holder: holder, configuration: tc, intervalNanos: options.tlsWatchIntervalNanos) { result in
+                if case .failure = result { metrics.tlsReloadErrors.inc() }
+            }
+        } else {
+            tlsWatcher = nil
+        }
         discovery.start()
         grpc = try GRPCServer(group: group, config: gc, onSendTimeout: { metrics.writeTimeouts.inc() },
                               onMaxConnectionAge: { metrics.connectionMaxAge.inc() }) { loop in
@@ -125,7 +145,14 @@ public final class FastPilotServer: Sendable {
         adminGroup = try EventLoopGroup(threads: 1, config: adminIO, backend: options.io)
         admin = try AdminServer(group: adminGroup, config: ac, handlers: AdminHandlers(server: discovery, token: ac.token, writer: writer, ready: ready))
         store?.start()
-        Log.info("listening", ["service": "xds", "address": "\(options.xdsHost):\(grpc.port)"])
+        tlsWatcher?.start()
+        if options.xdsPlaintext {
+            Log.info("listening", ["service": "xds", "address": "\(options.xdsHost):\(grpc.port)"])
+        }
+        if options.tlsEnabled {
+            Log.info("listening", ["service": "xds-tls", "address": "\(options.xdsTLSHost):\(grpc.tlsPort)",
+                                   "client_certificates": options.tlsClientCAPath == nil ? "not requested" : "required"])
+        }
         Log.info("listening", ["service": "admin", "address": "\(options.adminHost):\(admin.port)"])
         Log.info("started", ["services": initial.count, "registry": options.registryPath ?? store.map { "etcd \($0.endpoints)" } ?? "demo",
                              "io_backend": group.backend.rawValue, "io_threads": options.ioThreads, "push_workers": options.pushWorkers,
@@ -134,6 +161,7 @@ public final class FastPilotServer: Sendable {
     }
 
     public func stop() {
+        tlsWatcher?.stop()
         watcher?.stop()
         store?.stop()
         discovery.stop()

@@ -31,7 +31,28 @@ public struct GRPCServerConfig: Sendable {
     public var maxConnectionAgeJitter = 0.1
     /// [0, 1): the jitter's source (tests pin it).
     public var maxConnectionAgeRandom: @Sendable () -> Double = { Double.random(in: 0..<1) }
+    /// The plaintext (h2c) listener on `host:port`; off leaves only TLS.
+    public var plaintext = true
+    /// A second listener whose connections speak TLS first (istiod's 15012). Its connections
+    /// share `maxConnections`, the loops and the sweep with the plaintext ones.
+    public var tls: TLSListener?
     public init() {}
+
+    public struct TLSListener: Sendable {
+        public var host = "0.0.0.0"
+        public var port: UInt16 = 15012
+        /// New handshakes use its current context (rotation swaps it).
+        public var contexts: TLSContextHolder
+        public var handshakeTimeoutNanos: UInt64 = 10_000_000_000
+        /// Each handshake's outcome (counters).
+        public var onHandshake: @Sendable (Bool) -> Void = { _ in }
+
+        public init(host: String = "0.0.0.0", port: UInt16 = 15012, contexts: TLSContextHolder) {
+            self.host = host
+            self.port = port
+            self.contexts = contexts
+        }
+    }
 
     /// One connection's age limit: `maxConnectionAgeNanos` ± `maxConnectionAgeJitter`, drawn
     /// from `maxConnectionAgeRandom`. Nil when there is no limit.
@@ -51,8 +72,10 @@ public final class GRPCServer: Sendable {
     /// Called on a connection's loop thread, with that loop, for each new connection (services
     /// are loop-confined).
     let service: @Sendable (any IOLoop) -> any GRPCService
+    /// The plaintext listener's port (0: none), and the TLS listener's.
     public let port: UInt16
-    let listenFD: Int32
+    public let tlsPort: UInt16
+    let listenFDs: [Int32]
     private let connections = Atomic<Int>(0)
     let onSendTimeout: @Sendable () -> Void
     /// Called on a connection's loop thread each time a connection reaches its age limit and is
@@ -70,13 +93,34 @@ public final class GRPCServer: Sendable {
         self.onSendTimeout = onSendTimeout
         self.onMaxConnectionAge = onMaxConnectionAge
         self.perLoop = group.loops.map { _ in LoopConnections() }
-        let (fd, port) = try Socket.listen(host: config.host, port: config.port)
-        self.port = port
-        self.listenFD = fd
+        var fds: [Int32] = []
+        var plainPort: UInt16 = 0
+        var tlsPort: UInt16 = 0
+        if config.plaintext {
+            let (fd, p) = try Socket.listen(host: config.host, port: config.port)
+            fds.append(fd)
+            plainPort = p
+        }
+        if let tls = config.tls {
+            do {
+                let (fd, p) = try Socket.listen(host: tls.host, port: tls.port)
+                fds.append(fd)
+                tlsPort = p
+            } catch {
+                for fd in fds { close(fd) }
+                throw error
+            }
+        }
+        self.port = plainPort
+        self.tlsPort = tlsPort
+        self.listenFDs = fds
         let acceptLoop = group.loops[0]
-        let box = UnsafeSendableBox(fd)
-        acceptLoop.execute { [self] in
-            acceptLoop.listen(fd: box.value) { [self] res in self.accepted(res) }
+        for (i, fd) in fds.enumerated() {
+            let box = UnsafeSendableBox(fd)
+            let tls = config.tls != nil && (i == 1 || !config.plaintext)
+            acceptLoop.execute { [self] in
+                acceptLoop.listen(fd: box.value) { [self] res in self.accepted(res, tls: tls) }
+            }
         }
         for loop in group.loops { loop.execute { [self] in sweep(loop) } }
     }
@@ -131,7 +175,7 @@ public final class GRPCServer: Sendable {
     public func beginDrain() {
         let done = Semaphore()
         group.loops[0].execute { [self] in
-            group.loops[0].stopListening(fd: listenFD)
+            for fd in listenFDs { group.loops[0].stopListening(fd: fd) }
             done.signal()
         }
         done.wait()
@@ -145,7 +189,7 @@ public final class GRPCServer: Sendable {
         }
     }
 
-    private func accepted(_ fd: Int32) {
+    private func accepted(_ fd: Int32, tls: Bool) {
         guard fd >= 0 else {
             if let dropped = LogLimiter.acceptFailed.admit() {
                 Log.warn("accept_failed", ["errno": -fd, "error": String(cString: strerror(-fd)), "suppressed": dropped])
@@ -179,7 +223,18 @@ public final class GRPCServer: Sendable {
                 handler.acceptedAt = MonotonicClock.nanos()
                 handler.ageDeadline = handler.acceptedAt &+ age
             }
-            _ = loop.register(fd: fd, peer: peer, handler: handler)
+            guard tls, let listener = config.tls else {
+                _ = loop.register(fd: fd, peer: peer, handler: handler)
+                return
+            }
+            // TLS sits between the socket and HTTP/2; the handshake counts as a connection.
+            let t = TLSChannelHandler(inner: handler, context: listener.contexts.context,
+                                      handshakeTimeoutNanos: listener.handshakeTimeoutNanos)
+            t.onHandshake = listener.onHandshake
+            t.onEstablished = { [unowned handler] t in
+                handler.grpc?.peerIdentity = t.engine?.peerURI().flatMap(SPIFFEIdentity.init(uri:))
+            }
+            _ = loop.register(fd: fd, peer: peer, handler: t)
         }
     }
 

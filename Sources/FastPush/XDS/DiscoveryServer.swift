@@ -286,7 +286,7 @@ public final class DiscoveryServer: Sendable {
         let result = conn.state.withLock { st -> (RequestKind, Proxy)? in
             if st.proxy == nil {
                 guard let node = request.node else { return nil }
-                st.proxy = Proxy(node: node, defaultNamespace: config.defaultNamespace, identity: conn.transport.identity)
+                st.proxy = Proxy(node: node, defaultNamespace: config.defaultNamespace, identity: conn.transport.peerIdentity)
                 initialized = true
             }
             let before = st.watched[type]
@@ -355,7 +355,7 @@ public final class DiscoveryServer: Sendable {
     func register(_ conn: XdsConnection, _ proxy: Proxy) -> GRPCStatus? {
         if let status = notReady() { return status }
         // istiod's rule: a proxy with a certificate gets config for its certificate's namespace only.
-        if let id = conn.transport.identity, proxy.namespace != id.namespace {
+        if let id = conn.transport.peerIdentity, proxy.namespace != id.namespace {
             metrics.identityDenied.inc()
             if let dropped = LogLimiter.identityDenied.admit() {
                 Log.warn("ads_permission_denied", ["peer": conn.peer, "node": proxy.id, "claimed_namespace": proxy.namespace,

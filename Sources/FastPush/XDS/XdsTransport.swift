@@ -19,14 +19,14 @@ public protocol XdsExecutor: Sendable {
 public protocol XdsTransport: Sendable {
     var peer: String { get }
     /// The identity the peer proved in its TLS handshake (nil: plaintext, or no SPIFFE URI).
-    var identity: SPIFFEIdentity? { get }
+    var peerIdentity: SPIFFEIdentity? { get }
     var executor: any XdsExecutor { get }
     /// On the executor: the stream, or nil once it is gone.
     func currentStream() -> (any XdsStream)?
 }
 
 extension XdsTransport {
-    public var identity: SPIFFEIdentity? { nil }
+    public var peerIdentity: SPIFFEIdentity? { nil }
 
     /// Runs `body` on the stream's thread with the stream (or nil if it is gone).
     public func withStream(_ body: @escaping @Sendable ((any XdsStream)?) -> Void) {

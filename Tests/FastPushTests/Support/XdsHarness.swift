@@ -35,6 +35,8 @@ final class SyncExecutor: XdsExecutor {
 /// `@unchecked Sendable`: tests use it from one thread at a time (drainQueue runs pushes inline).
 final class SyncTransport: XdsTransport, @unchecked Sendable {
     let peer = "test"
+    /// What a TLS handshake would have proved (set before the connection is made).
+    var peerIdentity: SPIFFEIdentity?
     let stream = RecordingStream()
     let executor: any XdsExecutor = SyncExecutor()
     func currentStream() -> (any XdsStream)? { stream.isOpen ? stream : nil }
@@ -48,12 +50,14 @@ final class TestClient {
     let node: Node
     private var sentNode = false
 
-    init(_ server: DiscoveryServer, id: String = "sidecar~10.0.0.1~app.default~default.svc.cluster.local", namespace: String? = nil) {
+    init(_ server: DiscoveryServer, id: String = "sidecar~10.0.0.1~app.default~default.svc.cluster.local", namespace: String? = nil,
+         identity: SPIFFEIdentity? = nil) {
         self.server = server
         var n = Node()
         n.id = id
         if let namespace { n.metadata = ProtoStruct(fields: ["NAMESPACE": .string(namespace)]) }
         node = n
+        transport.peerIdentity = identity
         conn = server.newConnection(transport: transport)
     }
 
@@ -99,13 +103,15 @@ final class DeltaTestClient {
     /// What the client holds per type (name -> version), applied from every response as Envoy does.
     var held: [XdsType: [String: String]] = [:]
 
-    init(_ server: DiscoveryServer, id: String = "sidecar~10.0.0.1~app.default~default.svc.cluster.local", namespace: String? = nil) {
+    init(_ server: DiscoveryServer, id: String = "sidecar~10.0.0.1~app.default~default.svc.cluster.local", namespace: String? = nil,
+         identity: SPIFFEIdentity? = nil) {
         self.server = server
         var n = Node()
         n.id = id
         if let namespace { n.metadata = ProtoStruct(fields: ["NAMESPACE": .string(namespace)]) }
         node = n
         transport.stream.delta = true
+        transport.peerIdentity = identity
         conn = server.newConnection(transport: transport, xdsProtocol: .delta)
     }
 

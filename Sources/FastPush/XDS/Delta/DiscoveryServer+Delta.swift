@@ -14,7 +14,7 @@ extension DiscoveryServer {
             if st.proxy == nil {
                 // Only the first request's node counts (later ones are not even decoded).
                 guard let node = request.node, !node.id.isEmpty else { return nil }
-                st.proxy = Proxy(node: node, defaultNamespace: config.defaultNamespace, identity: conn.transport.identity)
+                st.proxy = Proxy(node: node, defaultNamespace: config.defaultNamespace, identity: conn.transport.peerIdentity)
                 initialized = true
             }
             return (DeltaRules.process(request, names: names, type: type, watched: &st.watched), st.proxy!)
