@@ -58,7 +58,7 @@ def _test_failed(request):
 # --------------------------------------------------------------------------------------------
 # fastpilot
 
-LISTENING = re.compile(r"event=listening service=(\w+) address=(\S+):(\d+)")
+LISTENING = re.compile(r"event=listening service=([\w-]+) address=(\S+):(\d+)")
 METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 
 
@@ -81,6 +81,7 @@ class FastPilot:
         self._reader = threading.Thread(target=self._read, name="fastpilot-log", daemon=True)
         self._reader.start()
         self.xds_port = None
+        self.xds_tls_port = None
         self.admin_port = None
 
     def _read(self):
@@ -101,7 +102,10 @@ class FastPilot:
         checked (None)."""
         deadline = time.monotonic() + timeout
         ports = {}
-        while time.monotonic() < deadline and len(ports) < 2:
+        def complete():
+            return "admin" in ports and ("xds" in ports or "xds-tls" in ports)
+
+        while time.monotonic() < deadline and not complete():
             for line in self.log_lines():
                 m = LISTENING.search(line)
                 if m:
@@ -109,9 +113,10 @@ class FastPilot:
             if self.proc.poll() is not None:
                 raise AssertionError(f"fastpilot exited with {self.proc.returncode} before listening:\n{self.tail()}")
             time.sleep(0.02)
-        if len(ports) < 2:
-            raise AssertionError(f"fastpilot did not log both listening lines within {timeout}s:\n{self.tail()}")
-        self.xds_port, self.admin_port = ports["xds"], ports["admin"]
+        if not complete():
+            raise AssertionError(f"fastpilot did not log its listening lines within {timeout}s:\n{self.tail()}")
+        self.xds_port, self.admin_port = ports.get("xds"), ports["admin"]
+        self.xds_tls_port = ports.get("xds-tls")
         if ready_within is None:
             return
         ready_deadline = time.monotonic() + ready_within

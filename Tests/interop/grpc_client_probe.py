@@ -42,14 +42,27 @@ def main():
     ap.add_argument("--first-timeout", type=float, default=10.0)
     ap.add_argument("--timeout", type=float, default=3.0)
     ap.add_argument("--interval", type=float, default=0.02)
+    ap.add_argument("--tls", metavar="CA,CERT,KEY",
+                    help="reach the xDS server over TLS with this CA and client certificate "
+                         "(gRFC A65 channel_creds type tls; CERT and KEY may be empty)")
+    ap.add_argument("--namespace", help="the node's NAMESPACE metadata (a claim)")
     args = ap.parse_args()
 
+    creds = [{"type": "insecure"}]
+    if args.tls:
+        ca, cert, key = args.tls.split(",")
+        config = {"ca_certificate_file": ca}
+        if cert:
+            config.update(certificate_file=cert, private_key_file=key)
+        creds = [{"type": "tls", "config": config}]
     bootstrap = {
-        "xds_servers": [{"server_uri": args.xds_server, "channel_creds": [{"type": "insecure"}],
+        "xds_servers": [{"server_uri": args.xds_server, "channel_creds": creds,
                          "server_features": ["xds_v3"]}],
         "node": {"id": args.node_id, "cluster": "interop",
                  "locality": {"region": "local", "zone": "local-a"}},
     }
+    if args.namespace:
+        bootstrap["node"]["metadata"] = {"NAMESPACE": args.namespace}
     # Read when the channel's XdsClient is created: set before the channel.
     os.environ["GRPC_XDS_BOOTSTRAP_CONFIG"] = json.dumps(bootstrap)
     os.environ.pop("GRPC_XDS_BOOTSTRAP", None)

@@ -20,9 +20,9 @@ NS = "interop"
 class Probe:
     """grpc_client_probe.py in its own process; its JSON lines are collected by a thread."""
 
-    def __init__(self, xds_address, target, follow=False, count=20):
+    def __init__(self, xds_address, target, follow=False, count=20, extra=()):
         targets = [target] if isinstance(target, str) else list(target)
-        args = [sys.executable, PROBE, "--xds-server", xds_address]
+        args = [sys.executable, PROBE, "--xds-server", xds_address] + list(extra)
         for t in targets:
             args += ["--target", t]
         args += ["--follow"] if follow else ["--count", str(count)]
