@@ -29,6 +29,9 @@ enum ScaleBench {
         var registrySource = "file"
         /// Time GET /debug/pushz every 100 ms during the run (Row.pushzSeconds).
         var pollPushz = false
+        /// xDS over mutual TLS: the server's TLS listener only, the loadgen with a client
+        /// certificate (Tests/tls/make-test-certs.sh makes them for the row).
+        var tls = false
         /// Record both processes with `perf record -e cpu-clock -g` into this directory.
         var profileDir: String?
         /// EDS debounce off and a 1 ms quiet period: the rows measure the fan-out, not the wait.
@@ -74,6 +77,23 @@ enum ScaleBench {
         """
     }
 
+    /// A CA, the server's certificate and the loadgen's (namespace bench), by the project's script.
+    static func makeCertificates(dir: String) throws -> String {
+        var base = binDir
+        for _ in 0..<6 {
+            let script = base + "/Tests/tls/make-test-certs.sh"
+            if access(script, R_OK) == 0 {
+                let pid = try spawn("/bin/bash", [script, dir, "loadgen=spiffe://cluster.local/ns/bench/sa/loadgen"], stdout: "\(dir).log")
+                var st: Int32 = 0
+                waitpid(pid, &st, 0)
+                guard st == 0 else { throw SocketError(operation: "make-test-certs.sh failed (see \(dir).log)", errno: EIO) }
+                return dir
+            }
+            base = String(base[..<(base.lastIndex(of: "/") ?? base.startIndex)])
+        }
+        throw SocketError(operation: "Tests/tls/make-test-certs.sh not found above \(binDir)", errno: ENOENT)
+    }
+
     static func freePort() -> UInt16 {
         let (fd, port) = try! Socket.listen(host: "127.0.0.1", port: 0)
         close(fd)
@@ -98,8 +118,15 @@ enum ScaleBench {
             guard st == 0 else { throw SocketError(operation: "fastpilot store import failed (see \(dir)/import.log)", errno: EIO) }
             source = ["--store", url]
         }
-        let serverArgs = ["serve"] + source + ["--xds-address", "127.0.0.1:\(xds)",
-                          "--admin-port", String(admin), "--log-level", "warn"] + sc.serverArgs
+        var listen = ["--xds-address", "127.0.0.1:\(xds)"]
+        var clientTLS: [String] = []
+        if sc.tls {
+            let certs = try makeCertificates(dir: "\(dir)/certs")
+            listen = ["--xds-plaintext=false", "--xds-tls-address", "127.0.0.1:\(xds)", "--tls-cert", "\(certs)/server.crt",
+                      "--tls-key", "\(certs)/server.key", "--tls-client-ca", "\(certs)/ca.crt"]
+            clientTLS = ["--tls-ca", "\(certs)/ca.crt", "--tls-cert", "\(certs)/loadgen.crt", "--tls-key", "\(certs)/loadgen.key"]
+        }
+        let serverArgs = ["serve"] + source + listen + ["--admin-port", String(admin), "--log-level", "warn"] + sc.serverArgs
         let server = try spawn("\(binDir)/fastpilot", serverArgs, stdout: "\(dir)/server.log")
         let pidFile = "\(dir)/server.pid"
         try String(server).write(toFile: pidFile, atomically: true, encoding: .utf8)
@@ -117,7 +144,7 @@ enum ScaleBench {
         var args = ["loadgen", "--target", "127.0.0.1:\(xds)", "--admin", "127.0.0.1:\(admin)", "--streams", String(sc.streams),
                     "--conns", String(sc.conns), "--rounds", String(sc.rounds), "--namespaces", "bench", "--mode", sc.mode,
                     "--server-pid", String(server), "--json", json, "--no-progress", "--timeout", "120s",
-                    "--trigger-service", "bench/svc-0", "--protocol", sc.xdsProtocol]
+                    "--trigger-service", "bench/svc-0", "--protocol", sc.xdsProtocol] + clientTLS
         if sc.mode == "grpc" { args += ["--grpc-target", "svc-0.bench.svc.cluster.local:8080", "--trigger", "endpoint"] }
         else { args += ["--trigger", sc.triggers] }
         if sc.fullNewPort { args += ["--full-new-port"] }

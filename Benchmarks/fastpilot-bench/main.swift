@@ -11,6 +11,7 @@ import Glibc
 ///   scale-delta [--quick]   the Delta tables only
 ///   scale-store [STREAMS]   an etcd write against the same change through the file
 ///   profile STREAMS CONNS [ROUNDS] [--delta]   a scale scenario under perf; flame graphs in bench-results/
+///   scale-tls [STREAMS] [PAIRS]     xDS over mutual TLS against plaintext, same run
 ///   scale-trace [STREAMS] [PAIRS]   push tracing on against off, and /debug/pushz's answer time
 ///   soak [--duration 10m]   churn, reconnects and a slow client; RSS sampled, flat or not
 let args = CommandLine.arguments.dropFirst()
@@ -98,6 +99,10 @@ case "scale-trace":
     // fastpilot-bench scale-trace [STREAMS] [PAIRS]: push tracing on against off
     let nums = args.dropFirst().compactMap { Int($0) }
     print(try TraceBench.run(streams: nums.first ?? 10_000, pairs: nums.count > 1 ? nums[1] : 2))
+case "scale-tls":
+    // fastpilot-bench scale-tls [STREAMS] [PAIRS]: xDS over mutual TLS against plaintext
+    let nums = args.dropFirst().compactMap { Int($0) }
+    print(try TLSBench.run(streams: nums.first ?? 10_000, pairs: nums.count > 1 ? nums[1] : 2))
 case "scale-store":
     // fastpilot-bench scale-store [STREAMS]: etcd against the registry file
     print(try StoreBench.run(streams: args.dropFirst().compactMap { Int($0) }.first ?? 10_000))

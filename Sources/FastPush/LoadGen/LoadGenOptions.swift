@@ -37,6 +37,12 @@ public struct LoadGenOptions: Sendable {
     public var svgPath: String?
     public var serverPID: Int32?
     public var sourceAddresses: [String] = []
+    /// TLS to the target: trust these CAs; present this certificate and key (optional).
+    public var tlsCA: String?
+    public var tlsCert: String?
+    public var tlsKey: String?
+    /// The name the server's certificate is checked against (default: the target host).
+    public var tlsServerName: String?
     public var ioThreads = System.coreCount
     public var io = IOBackend.auto
     public var progress = true
@@ -80,6 +86,9 @@ public struct LoadGenOptions: Sendable {
           --svg FILE                   write the latency distributions as SVG
           --server-pid PID             report the server's RSS and CPU seconds from /proc
           --source-addresses A-B       spread connections over source IPs, e.g. 127.0.0.2-127.0.0.9
+          --tls-ca FILE                speak TLS to --target, trusting these CAs (fastpilot's --xds-tls-address)
+          --tls-cert FILE, --tls-key FILE   the client certificate presented (for --tls-client-ca)
+          --tls-server-name NAME       the name the server certificate must carry (default: the target host)
                                        (default: 127.0.0.1, or that range beyond 2000 connections)
           --io-threads N               client I/O loops (default: one per core)
           --io auto|uring|epoll        I/O backend; auto: io_uring, or epoll where io_uring cannot be
@@ -151,6 +160,10 @@ public struct LoadGenOptions: Sendable {
             case "--svg": o.svgPath = try value(a)
             case "--server-pid": o.serverPID = Int32(try int(a, try value(a)))
             case "--source-addresses": o.sourceAddresses = try Self.addressRange(try value(a))
+            case "--tls-ca": o.tlsCA = try value(a)
+            case "--tls-cert": o.tlsCert = try value(a)
+            case "--tls-key": o.tlsKey = try value(a)
+            case "--tls-server-name": o.tlsServerName = try value(a)
             case "--io-threads": o.ioThreads = try int(a, try value(a))
             case "--io":
                 let v = try value(a)

@@ -58,7 +58,13 @@ public final class LoadGenerator {
         /// Streams are being dropped on purpose (the reconnect phase).
         let dropping = Atomic<Bool>(false)
 
-        init(options: LoadGenOptions) { self.options = options }
+        /// With --tls-ca: every connection speaks TLS first (the client certificate is optional).
+        let tls: TLSContext?
+
+        init(options: LoadGenOptions, tls: TLSContext?) {
+            self.options = options
+            self.tls = tls
+        }
 
         func streamEnded(_ s: any ADSLoadStream, _ status: GRPCStatus) {
             if dropping.load(ordering: .relaxed) { return }
@@ -71,7 +77,8 @@ public final class LoadGenerator {
         /// Opens a connection's streams on its loop (again, with what they hold, on a reconnect).
         func open(fd: Int32, streams: Range<Int>, state: LoopState, loop: any IOLoop) {
             let handler = GRPCClientChannelHandler(authority: "\(options.targetHost):\(options.targetPort)")
-            state.channels.append(loop.register(fd: fd, peer: "\(options.targetHost):\(options.targetPort)", handler: handler))
+            let outer: any ChannelHandler = tls.map { TLSChannelHandler(inner: handler, context: $0) } ?? handler
+            state.channels.append(loop.register(fd: fd, peer: "\(options.targetHost):\(options.targetPort)", handler: outer))
             state.keepAlive.append(handler)
             let path = options.xdsProtocol == .delta ? ADSService.deltaPath : ADSService.streamPath
             for index in streams {
@@ -147,7 +154,16 @@ public final class LoadGenerator {
 
     public init(options: LoadGenOptions) throws {
         self.options = options
-        self.shared = Shared(options: options)
+        var tls: TLSContext?
+        if let ca = options.tlsCA {
+            do {
+                tls = try TLSContext(.init(role: .client, certificatePath: options.tlsCert, keyPath: options.tlsKey,
+                                           trustPath: ca, serverName: options.tlsServerName ?? options.targetHost))
+            } catch {
+                throw LoadGenOptions.ParseError(description: "TLS: " + error.description)
+            }
+        }
+        self.shared = Shared(options: options, tls: tls)
         var io = IOLoopConfig()
         // The client receives most of the bytes: bigger provided buffers (io_uring; the epoll
         // loop reads into one 64 KiB buffer per loop anyway).
