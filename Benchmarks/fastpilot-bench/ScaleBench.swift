@@ -123,7 +123,9 @@ enum ScaleBench {
         if sc.tls {
             let certs = try makeCertificates(dir: "\(dir)/certs")
             listen = ["--xds-plaintext=false", "--xds-tls-address", "127.0.0.1:\(xds)", "--tls-cert", "\(certs)/server.crt",
-                      "--tls-key", "\(certs)/server.key", "--tls-client-ca", "\(certs)/ca.crt"]
+                      "--tls-key", "\(certs)/server.key", "--tls-client-ca", "\(certs)/ca.crt",
+                      // 10k handshakes at once take longer than the 10 s default on two shared cores.
+                      "--tls-handshake-timeout", "120s"]
             clientTLS = ["--tls-ca", "\(certs)/ca.crt", "--tls-cert", "\(certs)/loadgen.crt", "--tls-key", "\(certs)/loadgen.key"]
         }
         let serverArgs = ["serve"] + source + listen + ["--admin-port", String(admin), "--log-level", "warn"] + sc.serverArgs

@@ -16,9 +16,37 @@ static inline int fp_ssl_ctx_set_max_tls12(SSL_CTX *ctx) {
 }
 
 // No renegotiation (a CPU cost an attacker chooses), no compression; small idle buffers.
+// No session cache and no tickets: a fleet's proxies hold long-lived streams, and a cache entry
+// (with the peer's certificate) per connection would outlive every one of them.
 static inline void fp_ssl_ctx_harden(SSL_CTX *ctx) {
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE
+                        | SSL_OP_NO_TICKET);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 0);
+}
+
+// A memory BIO on which "empty" means "no data yet" (retry), not end of file.
+static inline BIO *fp_bio_new_mem(void) {
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b) BIO_set_mem_eof_return(b, -1);
+    return b;
+}
+
+// A memory BIO keeps the largest buffer it ever held. Once drained, one that grew past
+// `threshold` is replaced by a new, empty one, so an idle connection holds no record-sized buffer.
+static inline void fp_ssl_shrink_bios(SSL *ssl, size_t threshold) {
+    BUF_MEM *bm = NULL;
+    BIO *r = SSL_get_rbio(ssl), *w = SSL_get_wbio(ssl);
+    if (r && BIO_ctrl_pending(r) == 0 && BIO_get_mem_ptr(r, &bm) == 1 && bm && bm->max > threshold) {
+        BIO *n = fp_bio_new_mem();
+        if (n) SSL_set0_rbio(ssl, n);
+    }
+    bm = NULL;
+    if (w && BIO_ctrl_pending(w) == 0 && BIO_get_mem_ptr(w, &bm) == 1 && bm && bm->max > threshold) {
+        BIO *n = fp_bio_new_mem();
+        if (n) SSL_set0_wbio(ssl, n);
+    }
 }
 
 // ALPN on the server: h2 or nothing (a client that offers only http/1.1 fails the handshake).
@@ -45,11 +73,6 @@ static inline int fp_ssl_ctx_offer_h2(SSL_CTX *ctx) {
 // Verify the peer's chain; with require, a peer without a certificate fails the handshake.
 static inline void fp_ssl_ctx_verify_peer(SSL_CTX *ctx, int require) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (require ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
-}
-
-// An empty memory BIO means "no data yet" (retry), not end of file.
-static inline void fp_bio_mem_retry_when_empty(BIO *bio) {
-    BIO_set_mem_eof_return(bio, -1);
 }
 
 static inline int fp_ssl_set_sni(SSL *ssl, const char *name) {

@@ -86,8 +86,8 @@ public final class TLSChannelHandler: ChannelHandler {
         case .established, .wantRead:
             break
         }
-        // TLS 1.3 sends session tickets and key updates of its own.
-        if engine.pendingCiphertext > 0 { channel.flush() }
+        // TLS 1.3 sends key updates of its own.
+        if engine.pendingCiphertext > 0 { channel.flush() } else { engine.releaseIdleBuffers() }
     }
 
     private func established(_ channel: Channel, _ engine: TLSEngine) {
@@ -106,6 +106,7 @@ public final class TLSChannelHandler: ChannelHandler {
         inner.produce(channel, into: &plain, budget: budget)
         guard !plain.isEmpty else { return }
         encrypt(engine, into: &out)
+        engine.releaseIdleBuffers()
     }
 
     /// Encrypts everything the inner handler produced, in full 16 KB records where it can: the

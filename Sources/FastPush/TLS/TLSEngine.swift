@@ -15,8 +15,9 @@ public final class TLSEngine {
     }
 
     private let ssl: OpaquePointer
-    private let rbio: OpaquePointer
-    private let wbio: OpaquePointer
+    /// The session's memory BIOs (replaced by `releaseIdleBuffers`, so not kept here).
+    private var rbio: OpaquePointer { SSL_get_rbio(ssl) }
+    private var wbio: OpaquePointer { SSL_get_wbio(ssl) }
     public let context: TLSContext
     public private(set) var status = Status.wantRead
     /// Ciphertext received and not yet decrypted stays in OpenSSL's buffers; this counts what
@@ -26,16 +27,17 @@ public final class TLSEngine {
     /// Nil when OpenSSL cannot make a session (out of memory).
     public init?(context: TLSContext) {
         guard let ssl = context.makeSession() else { return nil }
-        guard let r = BIO_new(BIO_s_mem()), let w = BIO_new(BIO_s_mem()) else {
+        guard let r = fp_bio_new_mem() else {
             SSL_free(ssl)
             return nil
         }
-        fp_bio_mem_retry_when_empty(r)
-        fp_bio_mem_retry_when_empty(w)
+        guard let w = fp_bio_new_mem() else {
+            BIO_free(r)
+            SSL_free(ssl)
+            return nil
+        }
         SSL_set_bio(ssl, r, w)  // the session owns both BIOs now
         self.ssl = ssl
-        self.rbio = r
-        self.wbio = w
         self.context = context
         switch context.configuration.role {
         case .server:
@@ -141,6 +143,10 @@ public final class TLSEngine {
         }
         return true
     }
+
+    /// Drops the BIOs' buffers once they are drained, if a burst grew them past a few KB: an
+    /// idle connection keeps no record-sized buffer (OpenSSL's own are released while idle).
+    public func releaseIdleBuffers() { fp_ssl_shrink_bios(ssl, 4096) }
 
     /// Queues close_notify (sent with the next `takeCiphertext`).
     public func shutdown() {
