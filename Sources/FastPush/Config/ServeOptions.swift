@@ -154,6 +154,9 @@ public struct ServeOptions: Sendable, Equatable {
         if o.tlsClientCAPath != nil && o.tlsCertPath == nil {
             throw ParseError(description: "--tls-client-ca needs --tls-cert and --tls-key (it verifies clients of the TLS listener)")
         }
+        if values["--xds-tls-address"] != nil && o.tlsCertPath == nil {
+            throw ParseError(description: "--xds-tls-address needs --tls-cert and --tls-key")
+        }
         if !o.xdsPlaintext && o.tlsCertPath == nil {
             throw ParseError(description: "--xds-plaintext=false leaves no xDS listener without --tls-cert and --tls-key")
         }
