@@ -20,7 +20,7 @@ enum PushzView {
         for c in server.allConnections {
             let s = c.traceState
             guard s.seq != 0, s.pending else { continue }
-            out[s.seq, default: []].append((c.connectionID, c.peer, s.completed == 0 ? 0 : now &- s.completed))
+            out[s.seq, default: []].append((c.connectionID, c.peer, s.completed == 0 ? 0 : MonotonicClock.between(s.completed, now)))
         }
         return out
     }
@@ -31,8 +31,8 @@ enum PushzView {
         let state = t.isFinished ? (t.folded.load(ordering: .relaxed) < t.pushed.load(ordering: .relaxed) ? "timed_out" : "done") : "in_progress"
         var o = "{\"version\":\(i.version),\"seq\":\(t.seq),\"reason\":\(JSONText.quote(i.reason)),\"full\":\(i.full),"
         o += "\"state\":\"\(state)\",\"published\":\(JSONText.quote(WallClock.iso8601(seconds: Int(i.wallPublished)))),"
-        o += "\"push\":{\"debounce_ms\":\(ms(i.debounced &- i.firstEvent)),\"context_ms\":\(ms(i.built &- i.debounced)),"
-        o += "\"publish_ms\":\(i.published == 0 ? "null" : ms(i.published &- i.built))},"
+        o += "\"push\":{\"debounce_ms\":\(ms(MonotonicClock.between(i.firstEvent, i.debounced))),\"context_ms\":\(ms(MonotonicClock.between(i.debounced, i.built))),"
+        o += "\"publish_ms\":\(i.published == 0 ? "null" : ms(MonotonicClock.between(i.built, i.published)))},"
         let pushed = t.pushed.load(ordering: .relaxed), folded = t.folded.load(ordering: .relaxed)
         o += "\"streams\":{\"enqueued\":\(t.enqueued.load(ordering: .relaxed)),\"processed\":\(t.processed.load(ordering: .relaxed)),"
         o += "\"pushed\":\(pushed),\"acked\":\(t.acked.load(ordering: .relaxed)),\"nacked\":\(t.nacked.load(ordering: .relaxed)),"
@@ -77,7 +77,7 @@ enum PushzView {
         let left = 110.0, right = 380.0, top = 50.0, rowH = 34.0, width = 1180.0
         let height = top + rowH * Double(rows.count) + 150
         let ends = PushStage.allCases.map { t.offsets[$0.rawValue].summary }
-        let span = Double(Swift.max(ends.map(\.max).max() ?? 0, i.published &- i.firstEvent, 1_000_000))
+        let span = Double(Swift.max(ends.map(\.max).max() ?? 0, MonotonicClock.between(i.firstEvent, i.published), 1_000_000))
         func x(_ nanos: UInt64) -> Double { left + (width - left - right) * Double(nanos) / span }
         func y(_ row: Int) -> Double { top + rowH * Double(row) }
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
@@ -88,7 +88,7 @@ enum PushzView {
         let axisY = y(rows.count) + 6
         s += "<line x1=\"\(left)\" y1=\"\(axisY)\" x2=\"\(width - right)\" y2=\"\(axisY)\" stroke=\"black\"/>\n"
         for k in 0...5 {
-            let v = UInt64(span * Double(k) / 5)
+            let v = UInt64(Swift.min(span * Double(k) / 5, 9e18))
             s += "<line x1=\"\(x(v))\" y1=\"\(axisY)\" x2=\"\(x(v))\" y2=\"\(axisY + 5)\" stroke=\"black\"/>"
             s += "<text x=\"\(x(v) - 12)\" y=\"\(axisY + 18)\">\(ms(v)) ms</text>\n"
         }
@@ -99,16 +99,16 @@ enum PushzView {
         // The push's own stages.
         let own: [(UInt64, UInt64)] = [(i.firstEvent, i.debounced), (i.debounced, i.built), (i.built, i.published == 0 ? i.built : i.published)]
         for (r, (a, b)) in own.enumerated() {
-            let x0 = x(a &- i.firstEvent), x1 = Swift.max(x(b &- i.firstEvent), x0 + 1)
+            let x0 = x(MonotonicClock.between(i.firstEvent, a)), x1 = Swift.max(x(MonotonicClock.between(i.firstEvent, b)), x0 + 1)
             s += "<rect x=\"\(x0)\" y=\"\(y(r) + 8)\" width=\"\(x1 - x0)\" height=\"16\" fill=\"#7f7f7f\"/>"
-            s += "<text x=\"\(width - right + 16)\" y=\"\(y(r) + 20)\">took \(ms(b &- a)) ms</text>\n"
+            s += "<text x=\"\(width - right + 16)\" y=\"\(y(r) + 20)\">took \(ms(MonotonicClock.between(a, b))) ms</text>\n"
         }
         // Connection stages: where they ended.
         for stage in PushStage.allCases {
             let r = 3 + stage.rawValue
             let e = ends[stage.rawValue], d = t.durations[stage.rawValue].summary
             guard e.count > 0 else { s += "<text x=\"\(width - right + 16)\" y=\"\(y(r) + 20)\" fill=\"#999\">no connection reached it</text>\n"; continue }
-            let startP50: UInt64 = stage.rawValue == 0 ? i.built &- i.firstEvent : ends[stage.rawValue - 1].p50
+            let startP50: UInt64 = stage.rawValue == 0 ? MonotonicClock.between(i.firstEvent, i.built) : ends[stage.rawValue - 1].p50
             let x0 = x(Swift.min(startP50, e.p50)), x50 = x(e.p50), x99 = x(e.p99), xmax = x(e.max)
             s += "<rect x=\"\(x0)\" y=\"\(y(r) + 10)\" width=\"\(Swift.max(x50 - x0, 1))\" height=\"12\" fill=\"#aec7e8\"/>"
             s += "<rect x=\"\(x50)\" y=\"\(y(r) + 6)\" width=\"\(Swift.max(x99 - x50, 1))\" height=\"20\" fill=\"#1f77b4\"/>"

@@ -135,9 +135,9 @@ public final class PushTrace: Sendable {
             guard end != 0, end >= previous else { break }
             let d = end - previous
             durations[stage.rawValue].record(d)
-            offsets[stage.rawValue].record(end &- firstEvent)
+            offsets[stage.rawValue].record(MonotonicClock.between(firstEvent, end))
             if d >= worstNanos { worstNanos = d; worst = stage }
-            total = end &- firstEvent
+            total = MonotonicClock.between(firstEvent, end)
             previous = end
         }
         switch r.outcome {

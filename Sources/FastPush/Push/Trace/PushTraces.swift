@@ -109,14 +109,14 @@ public final class PushTraces: Sendable {
                 m.stages[stage.rawValue].observe(nanos: end - previous)
                 previous = end
             }
-            if r.acked != 0, r.outcome == .acked { m.ack.observe(nanos: r.acked &- firstEvent) }
+            if r.acked != 0, r.outcome == .acked { m.ack.observe(nanos: MonotonicClock.between(firstEvent, r.acked)) }
             if r.outcome == .nacked { m.nacks.inc() }
         }
         check(t)
     }
 
     /// Milliseconds with one decimal.
-    static func ms(_ nanos: UInt64) -> String { String(Double((nanos + 50_000) / 100_000) / 10) }
+    static func ms(_ nanos: UInt64) -> String { String(Double(nanos / 100_000 + (nanos % 100_000 >= 50_000 ? 1 : 0)) / 10) }
 
     /// Finishes `t` when nothing is left to wait for.
     private func check(_ t: PushTrace) {
@@ -130,7 +130,7 @@ public final class PushTraces: Sendable {
     public func sweep(now: UInt64) {
         for t in recent where !t.isFinished {
             let p = t.info.published
-            if p != 0 && now &- p > ackTimeoutNanos { finish(t, timedOut: true) }
+            if p != 0 && MonotonicClock.between(p, now) > ackTimeoutNanos { finish(t, timedOut: true) }
         }
     }
 
