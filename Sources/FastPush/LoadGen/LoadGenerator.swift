@@ -77,7 +77,10 @@ public final class LoadGenerator {
         /// Opens a connection's streams on its loop (again, with what they hold, on a reconnect).
         func open(fd: Int32, streams: Range<Int>, state: LoopState, loop: any IOLoop) {
             let handler = GRPCClientChannelHandler(authority: "\(options.targetHost):\(options.targetPort)")
-            let outer: any ChannelHandler = tls.map { TLSChannelHandler(inner: handler, context: $0) } ?? handler
+            // A fleet's handshakes queue behind each other at the server: allow the whole --timeout.
+            let outer: any ChannelHandler = tls.map {
+                TLSChannelHandler(inner: handler, context: $0, handshakeTimeoutNanos: options.timeoutNanos)
+            } ?? handler
             state.channels.append(loop.register(fd: fd, peer: "\(options.targetHost):\(options.targetPort)", handler: outer))
             state.keepAlive.append(handler)
             let path = options.xdsProtocol == .delta ? ADSService.deltaPath : ADSService.streamPath
