@@ -153,14 +153,12 @@ public struct OutboundBuffer {
     /// Marks `count` bytes as taken by a layer below (TLS encrypted them into `next`): the
     /// completions now due move to `next`, to run when its bytes are sent.
     public mutating func consume(_ count: Int, movingCompletionsTo next: inout OutboundBuffer) {
-        var moved: [WriteCompletion] = []
-        let before = sent &+ UInt64(count)
-        while completionHead < completions.count && completions[completionHead].position <= before {
-            moved.append(completions[completionHead].fn)
+        let through = sent &+ UInt64(count)
+        while completionHead < completions.count && completions[completionHead].position <= through {
+            next.onSent(completions[completionHead].fn)
             completionHead += 1
         }
-        consume(count)
-        for fn in moved { next.onSent(fn) }
+        consume(count)  // none left due: it only releases the bytes
     }
 
     private mutating func runCompletions(success: Bool) {

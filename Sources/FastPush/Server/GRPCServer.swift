@@ -93,31 +93,30 @@ public final class GRPCServer: Sendable {
         self.onSendTimeout = onSendTimeout
         self.onMaxConnectionAge = onMaxConnectionAge
         self.perLoop = group.loops.map { _ in LoopConnections() }
-        var fds: [Int32] = []
+        var listeners: [(fd: Int32, tls: Bool)] = []
         var plainPort: UInt16 = 0
         var tlsPort: UInt16 = 0
         if config.plaintext {
             let (fd, p) = try Socket.listen(host: config.host, port: config.port)
-            fds.append(fd)
+            listeners.append((fd, false))
             plainPort = p
         }
         if let tls = config.tls {
             do {
                 let (fd, p) = try Socket.listen(host: tls.host, port: tls.port)
-                fds.append(fd)
+                listeners.append((fd, true))
                 tlsPort = p
             } catch {
-                for fd in fds { close(fd) }
+                for l in listeners { close(l.fd) }
                 throw error
             }
         }
         self.port = plainPort
         self.tlsPort = tlsPort
-        self.listenFDs = fds
+        self.listenFDs = listeners.map(\.fd)
         let acceptLoop = group.loops[0]
-        for (i, fd) in fds.enumerated() {
+        for (fd, tls) in listeners {
             let box = UnsafeSendableBox(fd)
-            let tls = config.tls != nil && (i == 1 || !config.plaintext)
             acceptLoop.execute { [self] in
                 acceptLoop.listen(fd: box.value) { [self] res in self.accepted(res, tls: tls) }
             }

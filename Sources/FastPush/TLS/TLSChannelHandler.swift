@@ -33,8 +33,6 @@ public final class TLSChannelHandler: ChannelHandler {
         self.handshakeTimeoutNanos = handshakeTimeoutNanos
     }
 
-    public var isEstablished: Bool { innerActive }
-
     public func channelActive(_ channel: Channel) {
         guard let engine else {
             fail(channel, "cannot create a TLS session: " + TLSContext.takeErrors())

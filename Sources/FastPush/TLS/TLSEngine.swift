@@ -20,9 +20,6 @@ public final class TLSEngine {
     private var wbio: OpaquePointer { SSL_get_wbio(ssl) }
     public let context: TLSContext
     public private(set) var status = Status.wantRead
-    /// Ciphertext received and not yet decrypted stays in OpenSSL's buffers; this counts what
-    /// `receive` took that has not yet been read as plaintext (a bound for a stalled peer).
-    public private(set) var bytesReceived: UInt64 = 0
 
     /// Nil when OpenSSL cannot make a session (out of memory).
     public init?(context: TLSContext) {
@@ -73,7 +70,6 @@ public final class TLSEngine {
             if n <= 0 { break }
             offset += Int(n)
         }
-        bytesReceived &+= UInt64(offset)
     }
 
     @discardableResult
@@ -84,14 +80,16 @@ public final class TLSEngine {
             status = .established
             return status
         }
-        let err = SSL_get_error(ssl, rc)
-        switch err {
-        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-            status = .wantRead
-        case SSL_ERROR_ZERO_RETURN:
-            status = .closed
-        default:
-            status = .failed(describe(err))
+        return settle(rc, waiting: .wantRead)
+    }
+
+    /// After a call that did not complete (`rc`): wanting bytes leaves the session `waiting`,
+    /// the peer's close_notify closes it, anything else fails it.
+    private func settle(_ rc: Int32, waiting: Status) -> Status {
+        switch SSL_get_error(ssl, rc) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: status = waiting
+        case SSL_ERROR_ZERO_RETURN: status = .closed
+        case let err: status = .failed(describe(err))
         }
         return status
     }
@@ -112,16 +110,7 @@ public final class TLSEngine {
                     if status != .established { return status }
                     continue
                 }
-                let err = SSL_get_error(ssl, 0)
-                switch err {
-                case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-                    return status
-                case SSL_ERROR_ZERO_RETURN:
-                    status = .closed
-                default:
-                    status = .failed(describe(err))
-                }
-                return status
+                return settle(rc, waiting: status)
             }
         }
     }

@@ -5,6 +5,26 @@ import Glibc
 @testable import FastPush
 
 @Suite struct OutboundBufferTests {
+    /// What TLS does: plaintext taken by the layer below, its completions waiting for the
+    /// ciphertext's send, and only those that were due.
+    @Test func completionsMoveWithTheBytesToTheBufferBelow() {
+        var plain = OutboundBuffer(), cipher = OutboundBuffer()
+        var ran: [Int] = []
+        plain.append(copying: [1, 2, 3])
+        plain.onSent { _ in ran.append(1) }
+        plain.append(copying: [4, 5])
+        plain.onSent { _ in ran.append(2) }
+        cipher.append(copying: [9, 9, 9, 9])  // the first three bytes, encrypted
+        plain.consume(3, movingCompletionsTo: &cipher)
+        #expect(ran.isEmpty, "not before the ciphertext is sent")
+        #expect(plain.pendingBytes == 2 && plain.pendingCompletions == 1)
+        #expect(cipher.pendingCompletions == 1)
+        cipher.consume(4)
+        #expect(ran == [1])
+        plain.fail()
+        #expect(ran == [1, 2], "the rest fails on the plaintext side")
+    }
+
     @Test func sharedSlicesAreReferencedNotCopied() {
         let body = SharedBytes([UInt8](repeating: 0xAB, count: 10_000))
         var out = OutboundBuffer()

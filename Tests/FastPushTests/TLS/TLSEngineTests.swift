@@ -32,6 +32,12 @@ import Testing
         return (got, s)
     }
 
+    /// The error of a failed session, nil for any other status.
+    static func failure(_ s: TLSEngine.Status) -> String? {
+        if case let .failed(error) = s { return error }
+        return nil
+    }
+
     static func pair(client name: String? = "echo", from set: TestCertificates.Set = TestCertificates.main,
                      clientCA: String? = TestCertificates.main.ca, maxTLS12: Bool = false) throws -> (TLSEngine, TLSEngine) {
         let server = try #require(TLSEngine(context: try TestCertificates.server(clientCA: clientCA)))
@@ -121,10 +127,7 @@ import Testing
         let server = try #require(TLSEngine(context: try TestCertificates.server()))
         let junk = Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
         let s = junk.withUnsafeBytes { server.receive($0) }
-        guard case .failed = s else {
-            Issue.record("expected a failure, got \(s)")
-            return
-        }
+        #expect(Self.failure(s) != nil, "expected a failure, got \(s)")
         #expect(!server.isEstablished)
     }
 
@@ -137,29 +140,19 @@ import Testing
         Self.feed(server, wire, chunk: .max)
         let r = Self.readAll(server)
         #expect(r.bytes.isEmpty)
-        guard case .failed = r.status else {
-            Issue.record("expected a failure, got \(r.status)")
-            return
-        }
+        #expect(Self.failure(r.status) != nil, "expected a failure, got \(r.status)")
     }
 
     @Test func aClientWithoutACertificateIsRefused() throws {
         let (client, server) = try Self.pair(client: nil)
         let (_, s) = Self.pump(client, server)
-        guard case let .failed(error) = s else {
-            Issue.record("expected the server to refuse, got \(s)")
-            return
-        }
-        #expect(error.contains("certificate"))
+        #expect(Self.failure(s)?.contains("certificate") == true, "expected the server to refuse, got \(s)")
     }
 
     @Test func aClientCertificateFromAnotherCAIsRefused() throws {
         let (client, server) = try Self.pair(client: "echo", from: TestCertificates.foreign)
         let (_, s) = Self.pump(client, server)
-        guard case .failed = s else {
-            Issue.record("expected the server to refuse, got \(s)")
-            return
-        }
+        #expect(Self.failure(s) != nil, "expected the server to refuse, got \(s)")
         #expect(!server.isEstablished)
     }
 
@@ -175,10 +168,7 @@ import Testing
         let server = try #require(TLSEngine(context: try TestCertificates.server()))
         let client = try #require(TLSEngine(context: try TestCertificates.client("echo", trust: TestCertificates.foreign.ca)))
         let (c, _) = Self.pump(client, server)
-        guard case .failed = c else {
-            Issue.record("expected the client to refuse the server, got \(c)")
-            return
-        }
+        #expect(Self.failure(c) != nil, "expected the client to refuse the server, got \(c)")
     }
 
     @Test func badFilesAreClearErrors() throws {

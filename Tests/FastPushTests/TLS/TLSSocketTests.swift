@@ -8,26 +8,9 @@ import Glibc
 /// gRPC over TLS over loopback sockets, through both event loops: the TLS listener, the channel
 /// handler between the socket and HTTP/2, the handshake's outcome and the peer identity.
 @Suite(.timeLimit(.minutes(1))) struct TLSSocketTests {
-    final class Result: @unchecked Sendable {
-        // Written on a loop thread, read by the test after `done` is signalled.
-        let messages = Mutex<[[UInt8]]>([])
-        let status = Mutex<GRPCStatus?>(nil)
-        let done = Semaphore()
-    }
-
-    final class Call: GRPCClientCallDelegate {
-        let result: Result
-        let expect: Int
-        init(_ r: Result, expect: Int) { result = r; self.expect = expect }
-        func callReceived(_ call: GRPCClientCall, message: UnsafeRawBufferPointer) {
-            let n = result.messages.withLock { $0.append(Array(message)); return $0.count }
-            if n == expect { call.halfClose() }
-        }
-        func callEnded(_ call: GRPCClientCall, status: GRPCStatus) {
-            result.status.withLock { $0 = status }
-            result.done.signal()
-        }
-    }
+    // The plaintext socket tests' call recorder, over TLS here.
+    typealias Result = SocketEchoTests.Result
+    typealias Call = SocketEchoTests.Call
 
     /// Answers each message with the identity its connection proved ("none" without one).
     final class WhoAmIService: GRPCService, GRPCStreamHandler {
