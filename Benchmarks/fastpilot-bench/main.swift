@@ -5,6 +5,7 @@ import Glibc
 
 /// fastpilot-bench [all|queue|proto|fanout|floor|scale|...] [--short]
 ///   all --short   the `make bench` suite (under 5 minutes): one table
+///   floor [SOCKETS BYTES]   the kernel floor: BYTES to each of SOCKETS loopback sockets
 ///   fanout-trace [CONNS] [PAIRS]   the in-process fan-out with push tracing on against off
 ///   scale N K [R] [-- server flags]   one end-to-end scenario (serve + loadgen processes)
 ///   scale-suite   the scale scenarios of BENCHMARKS.md (State of the World, then the Delta tables)
@@ -58,9 +59,12 @@ case "fanout-trace":
     print(String(format: "CPU per stream, medians of %d runs: endpoint on %.2f µs, off %.2f µs (%+.1f%%); full on %.2f µs, off %.2f µs (%+.1f%%)",
                  pairs, eOn, eOff, (eOn / eOff - 1) * 100, fOn, fOff, (fOn / fOff - 1) * 100))
 case "floor":
-    for n in [1000, 10_000] {
-        let s = try FloorBench.measure(sockets: n, bytes: 1024)
-        print("floor N=\(n) 1KiB: median \(String(format1: s.median * 1e3)) ms (\(String(format1: s.median / Double(n) * 1e6)) us/socket)")
+    // fastpilot-bench floor [SOCKETS BYTES]: without arguments, 1 KiB to 1000 and to 10000 sockets.
+    let rest = Array(args.dropFirst()).compactMap { Int($0) }
+    let cases = rest.count == 2 ? [(rest[0], rest[1])] : [(1000, 1024), (10_000, 1024)]
+    for (n, bytes) in cases {
+        let s = try FloorBench.measure(sockets: n, bytes: bytes)
+        print("floor N=\(n) \(bytes) B: median \(String(format1: s.median * 1e3)) ms (\(String(format1: s.median / Double(n) * 1e6)) us/socket)")
     }
 case "scale":
     // fastpilot-bench scale STREAMS CONNS [ROUNDS] [-- server args]

@@ -31,7 +31,7 @@ public final class FastPilotServer: Sendable {
         let serverBox = LateBox<DiscoveryServer>()
         let fileWriterBox = LateBox<FileRegistryWriter>()
         if let path = options.registryPath {
-            let w = RegistryWatcher(path: path) { result in
+            let w = RegistryWatcher(path: path, alreadyApplied: { fileWriterBox.value?.alreadyApplied($0) ?? false }) { result in
                 guard let server = serverBox.value, let writer = fileWriterBox.value else { return }
                 switch result {
                 case .success:
@@ -89,7 +89,7 @@ public final class FastPilotServer: Sendable {
             store = s
             writer = s
         } else if let path = options.registryPath {
-            let fw = FileRegistryWriter(path: path, server: discovery)
+            let fw = FileRegistryWriter(path: path, server: discovery, applied: watcher?.takeInitialContent())
             fileWriterBox.value = fw
             writer = fw
         } else {

@@ -11,45 +11,60 @@ import Synchronization
 /// Other items of the file are kept as they are (as JSON values; key order and spacing are
 /// rewritten).
 ///
-/// Sendable: one write at a time (read, modify, write, apply) under `lock`.
+/// The file as last read or written is kept (`RegistryFileDocument`): a write to a file that is
+/// still those bytes parses nothing and serializes only its own item, and the watcher's read of
+/// a file the registry already reflects is not parsed or applied again.
+///
+/// Sendable: one write at a time (read, modify, write, apply) under `lock`, which also guards
+/// the kept file.
 public final class FileRegistryWriter: RegistryWriter, Sendable {
     public let path: String
     let server: DiscoveryServer
-    private let lock = Mutex<Void>(())
+    private let lock = Mutex<Kept?>(nil)
 
-    public init(path: String, server: DiscoveryServer) {
+    /// The file's bytes as last read or written, its parsed document (built on the first write
+    /// after a read), and whether the registry reflects exactly these bytes.
+    private struct Kept {
+        var bytes: [UInt8]
+        var document: RegistryFileDocument?
+        var applied: Bool
+    }
+
+    /// `applied`: the file's bytes the server's registry was loaded from, if known.
+    public init(path: String, server: DiscoveryServer, applied: [UInt8]? = nil) {
         self.path = path
         self.server = server
+        if let applied { lock.withLock { $0 = Kept(bytes: applied, document: nil, applied: true) } }
     }
 
     public func put(_ entry: EntryWrite, done: @escaping @Sendable (WriteOutcome) -> Void) {
-        done(lock.withLock { _ in
+        done(lock.withLock { kept in
             if let refused = server.versionConflict(entry.expectedVersion, namespace: entry.namespace, name: entry.name) { return refused }
             if let owner = server.hostOwner(of: entry.services, except: entry.namespace, entry.name) {
                 return .refused(status: 409, message: "host \(owner.hostname) in namespace \(owner.namespace) belongs to ServiceEntry \(owner.namespace)/\(owner.configName)")
             }
-            switch rewrite({ items in
-                var out = items.filter { !Self.names($0, entry.namespace, entry.name) }
-                out.append(entry.object)
-                return out
+            switch rewrite(&kept, { doc in
+                doc.remove(namespace: entry.namespace, name: entry.name)
+                doc.append(entry.object)
+                return true
             }) {
             case let .failure(e): return .refused(status: e.status, message: e.message)
             case .success: break
             }
-            let (diff, _) = server.replaceEntry(namespace: entry.namespace, name: entry.name, with: entry.services)
+            let (diff, conflict) = server.replaceEntry(namespace: entry.namespace, name: entry.name, with: entry.services)
+            if conflict != nil { kept?.applied = false }
             return .applied(body: ServiceEntryAPI.summary(entry.namespace, entry.name, diff))
         })
     }
 
     public func delete(namespace: String, name: String, expectedVersion: String?, done: @escaping @Sendable (WriteOutcome) -> Void) {
-        done(lock.withLock { _ in
+        done(lock.withLock { kept in
             if let refused = server.versionConflict(expectedVersion, namespace: namespace, name: name) { return refused }
             var found = false
-            switch rewrite({ items in
-                let out = items.filter { !Self.names($0, namespace, name) }
-                found = out.count != items.count
-                return out
-            }, onlyIf: { found }) {
+            switch rewrite(&kept, { doc in
+                found = doc.remove(namespace: namespace, name: name)
+                return found
+            }) {
             case let .failure(e): return .refused(status: e.status, message: e.message)
             case .success: break
             }
@@ -63,10 +78,13 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
     /// change the watcher read before an admin write landed is never applied after it (that
     /// would roll the write back until the next reload, and push it twice).
     public func reload() -> Result<RegistrySnapshot, RegistryError> {
-        lock.withLock { _ in
+        lock.withLock { kept in
             do throws(RegistryError) {
-                let snapshot = try ServiceEntryParser.parse(try RegistryLoader.readFile(path: path).0, source: path)
+                let bytes = try RegistryLoader.readFile(path: path).0
+                if let k = kept, k.applied, Self.same(k.bytes, bytes) { return .success(server.registry) }
+                let snapshot = try ServiceEntryParser.parse(bytes, source: path)
                 server.updateRegistry(snapshot)
+                kept = Kept(bytes: bytes, document: nil, applied: true)
                 return .success(snapshot)
             } catch {
                 return .failure(error)
@@ -74,45 +92,54 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
         }
     }
 
+    /// Whether the registry already reflects exactly `bytes` (the watcher skips such a read:
+    /// the file this writer just wrote).
+    public func alreadyApplied(_ bytes: [UInt8]) -> Bool {
+        lock.withLock { kept in kept.map { $0.applied && Self.same($0.bytes, bytes) } ?? false }
+    }
+
+    static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.count == b.count && a.withUnsafeBytes { x in b.withUnsafeBytes { y in a.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
+    }
+
     public func get(namespace: String, name: String) -> String? { server.versionedEntry(namespace: namespace, name: name) }
 
     public func list() -> String { server.entryList }
 
-    /// Whether a file item is ServiceEntry `namespace/name`.
-    static func names(_ item: JSONValue, _ namespace: String, _ name: String) -> Bool {
-        guard case let .string(n)? = item["metadata"]?["name"], n == name else { return false }
-        if case let .string(ns)? = item["metadata"]?["namespace"] { return ns == namespace }
-        return namespace == "default"
-    }
-
-    /// Reads the file, changes its items, and writes it back durably (unless `onlyIf` says no).
-    private func rewrite(_ change: ([JSONValue]) -> [JSONValue], onlyIf: () -> Bool = { true }) -> Result<Void, WriteRefusal> {
+    /// Reads the file, changes its document (`change` says whether anything changed), and
+    /// writes it back durably. A file that is still the bytes in `kept` is not parsed again.
+    private func rewrite(_ kept: inout Kept?, _ change: (inout RegistryFileDocument) -> Bool) -> Result<Void, WriteRefusal> {
         let bytes: [UInt8]
         do { bytes = try RegistryLoader.readFile(path: path).0 } catch {
             return .failure(WriteRefusal(409, "cannot read the registry file: \(error.description); nothing changed"))
         }
-        let root: JSONValue
-        do { root = try JSONReader.parse(bytes) } catch {
-            return .failure(WriteRefusal(409, "the registry file \(path) is not valid JSON now (line \(error.line)); fix it first; nothing changed"))
-        }
-        let updated: JSONValue
-        switch root {
-        case let .object(o) where o["items"] != nil:
-            guard case let .array(items)? = o["items"] else {
+        let unchanged = kept.map { Self.same($0.bytes, bytes) } ?? false
+        var doc: RegistryFileDocument
+        if unchanged, let d = kept?.document {
+            doc = d
+        } else {
+            let root: JSONValue
+            do { root = try JSONReader.parse(bytes) } catch {
+                return .failure(WriteRefusal(409, "the registry file \(path) is not valid JSON now (line \(error.line)); fix it first; nothing changed"))
+            }
+            guard let d = RegistryFileDocument(root: root) else {
                 return .failure(WriteRefusal(409, "the registry file \(path): items is not an array; nothing changed"))
             }
-            updated = root.setting(["items"], to: .array(change(items)))
-        case let .array(items):
-            updated = .array(change(items))
-        default:
-            // One ServiceEntry object: it becomes a List.
-            updated = .object(["apiVersion": .string("v1"), "kind": .string("List"), "items": .array(change([root]))])
+            doc = d
         }
-        guard onlyIf() else { return .success(()) }
-        if let e = Self.writeDurably(path, Array((updated.serialized(pretty: true) + "\n").utf8)) {
+        // The registry reflects the new file only if it reflected the old one (a change made
+        // by hand and not yet read by the watcher is applied when the watcher reads it).
+        let applied = unchanged && kept?.applied == true
+        guard change(&doc) else {
+            kept = Kept(bytes: bytes, document: doc, applied: applied)
+            return .success(())
+        }
+        let out = Array(doc.text().utf8)
+        if let e = Self.writeDurably(path, out) {
             Log.warn("registry_write_failed", ["file": path, "error": e])
             return .failure(WriteRefusal(409, "cannot write the registry file \(path): \(e); the write is refused and nothing changed"))
         }
+        kept = Kept(bytes: out, document: doc, applied: applied)
         return .success(())
     }
 

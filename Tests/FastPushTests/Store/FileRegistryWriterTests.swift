@@ -40,7 +40,10 @@ import Testing
         let writer: FileRegistryWriter
         let handlers: AdminHandlers
 
-        init(content: String = listJSON([StoreFileWriterTests.echo, StoreFileWriterTests.ledger]), subdir: String? = nil) throws {
+        /// `knowsTheFile`: the writer is told the bytes the registry was loaded from (as the
+        /// server does); otherwise its first write reads and parses the file.
+        init(content: String = listJSON([StoreFileWriterTests.echo, StoreFileWriterTests.ledger]), subdir: String? = nil,
+             knowsTheFile: Bool = false) throws {
             dir = TempDir()
             if let subdir {
                 precondition(mkdir(dir.file(subdir), 0o755) == 0)
@@ -54,7 +57,7 @@ import Testing
             precondition(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
             close(fd)
             server = DiscoveryServer(registry: try ServiceEntryParser.parse(json: content, source: path))
-            writer = FileRegistryWriter(path: path, server: server)
+            writer = FileRegistryWriter(path: path, server: server, applied: knowsTheFile ? bytes : nil)
             handlers = AdminHandlers(server: server, writer: writer)
         }
 
@@ -282,6 +285,49 @@ import Testing
         try f.expectFileIsTheRegistry()
     }
 
+    /// The writer keeps the file it wrote; an edit by hand between two writes is not lost
+    /// (it is in the next write's file) and not taken as applied (the next reload applies it).
+    @Test(arguments: [false, true]) func aHandEditBetweenWritesIsKeptAndThenApplied(_ knowsTheFile: Bool) throws {
+        let f = try Fixture(knowsTheFile: knowsTheFile)
+        defer { f.dir.removeAll() }
+        #expect(f.call("PUT", "shop", Self.body()).0 == 200)
+        #expect(f.writer.alreadyApplied(try #require(f.fileBytes())) == knowsTheFile,
+                "the registry reflects the written file exactly when it reflected the file before")
+        // Someone edits the file: ledger's endpoint moves, and an entry is added.
+        let moved = Self.ledger.replacingFirst("10.2.0.1", with: "10.2.0.99")
+        f.dir.replace("registry.json", listJSON([Self.echo, moved, String(decoding: Self.body(), as: UTF8.self),
+                                                 String(decoding: Self.body("extra"), as: UTF8.self)]))
+        #expect(!f.writer.alreadyApplied(try #require(f.fileBytes())))
+        #expect(f.call("PUT", "cart", Self.body("cart")).0 == 200)
+        let items = try f.items()
+        #expect(Set(items.keys) == ["demo/echo", "payments/ledger", "demo/shop", "demo/extra", "demo/cart"])
+        #expect(items["payments/ledger"] == (try Self.original(moved)))
+        // The write applied only its own entry; the edit waits for the reload.
+        #expect(f.server.registry.service(namespace: "demo", hostname: "extra.demo.svc.cluster.local") == nil)
+        #expect(!f.writer.alreadyApplied(try #require(f.fileBytes())))
+        guard case .success = f.writer.reload() else {
+            Issue.record("reload failed")
+            return
+        }
+        #expect(f.server.registry.service(namespace: "demo", hostname: "extra.demo.svc.cluster.local") != nil)
+        #expect(f.writer.alreadyApplied(try #require(f.fileBytes())))
+        try f.expectFileIsTheRegistry()
+        // A reload of the same bytes changes nothing and pushes nothing more.
+        let pushes = Self.pushes(f.server)
+        _ = f.writer.reload()
+        #expect(Self.pushes(f.server) == pushes)
+    }
+
+    /// A delete of an entry the file does not hold: 404, the file untouched and still applied.
+    @Test func aDeleteOfAMissingEntryWritesNothing() throws {
+        let f = try Fixture(knowsTheFile: true)
+        defer { f.dir.removeAll() }
+        let before = try #require(f.fileBytes())
+        #expect(f.call("DELETE", "nothere").0 == 404)
+        #expect(f.fileBytes() == before)
+        #expect(f.writer.alreadyApplied(before))
+    }
+
     // MARK: with the file watcher running
 
     /// What the watcher's callback did. withWatcher wires the watcher as FastPilotServer.init
@@ -316,6 +362,10 @@ import Testing
         }
     }
 
+    final class Counter: Sendable {
+        let n = Atomic<Int>(0)
+    }
+
     static func pushes(_ s: DiscoveryServer) -> Int { s.metrics.inboundConfig.count + s.metrics.inboundEDS.count }
 
     /// Holds the watcher between reading the file and applying it, once: the first time it
@@ -334,14 +384,22 @@ import Testing
         }
     }
 
+    /// `skipApplied`: the watcher asks the writer, as the server wires it, whether it already
+    /// applied what it read (counted in `skipped`); otherwise it reports every read.
     static func withWatcher(options: RegistryWatcher.Options = RegistryWatcher.Options(), gate: Gate? = nil,
+                            skipApplied: Bool = false, skipped: Counter? = nil,
                             _ body: (Fixture, WatcherLog) throws -> Void) throws {
-        let f = try Fixture()
+        let f = try Fixture(knowsTheFile: skipApplied)
         defer { f.dir.removeAll() }
         let log = WatcherLog()
         let server = f.server
         let writer = f.writer
-        let w = RegistryWatcher(path: f.path, options: options) { result in
+        let skip: @Sendable ([UInt8]) -> Bool = { bytes in
+            guard skipApplied, writer.alreadyApplied(bytes) else { return false }
+            skipped?.n.add(1, ordering: .sequentiallyConsistent)
+            return true
+        }
+        let w = RegistryWatcher(path: f.path, options: options, alreadyApplied: skip) { result in
             guard case let .success(read) = result else { return }
             gate?.pass(read)
             let done = log.writesDone.load(ordering: .sequentiallyConsistent)
@@ -373,6 +431,28 @@ import Testing
             #expect(Self.pushes(f.server) == 3)
             #expect(f.server.metrics.inboundEDS.count == 1)
             #expect(f.server.pushContext.version == version + 3)
+            try f.expectFileIsTheRegistry()
+        }
+    }
+
+    /// As the server wires it: the watcher does not even parse a file the writer just wrote and
+    /// applied; an edit by hand after it is read and applied as before.
+    @Test(.timeLimit(.minutes(1))) func theWatcherSkipsTheWritersOwnFile() throws {
+        let skipped = Counter()
+        try Self.withWatcher(skipApplied: true, skipped: skipped) { f, log in
+            #expect(f.call("PUT", "shop", Self.body()).0 == 200)
+            let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+            while ContinuousClock.now < deadline && skipped.n.load(ordering: .sequentiallyConsistent) == 0 { usleep(5_000) }
+            #expect(skipped.n.load(ordering: .sequentiallyConsistent) == 1, "the watcher did not skip the written file")
+            #expect(log.entries.isEmpty, "the watcher reported the writer's own file")
+            #expect(Self.pushes(f.server) == 1)
+            let moved = Self.ledger.replacingFirst("10.2.0.1", with: "10.2.0.99")
+            f.dir.replace("registry.json", listJSON([Self.echo, moved, String(decoding: Self.body(), as: UTF8.self)]))
+            let edited = try ServiceEntryParser.parse(json: listJSON([Self.echo, moved, String(decoding: Self.body(), as: UTF8.self)]),
+                                                      source: f.path)
+            #expect(log.waitFor(edited), "the watcher never applied the edit")
+            #expect(log.entries.count == 1)
+            #expect(Self.pushes(f.server) == 2)
             try f.expectFileIsTheRegistry()
         }
     }

@@ -2,9 +2,10 @@
 /// export). Object keys are sorted, so the same document is always the same bytes.
 extension JSONValue {
     /// `pretty`: two-space indentation, one member per line (files people read and diff).
-    func serialized(pretty: Bool = false) -> String {
+    /// `depth`: the nesting this value will sit at (its continuation lines are indented so).
+    func serialized(pretty: Bool = false, depth: Int = 0) -> String {
         var out = ""
-        write(into: &out, pretty: pretty, depth: 0)
+        write(into: &out, pretty: pretty, depth: depth)
         return out
     }
 

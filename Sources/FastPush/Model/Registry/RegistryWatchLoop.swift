@@ -23,6 +23,8 @@ final class RegistryWatchLoop {
 
     private var inotify: Inotify?
     private var reported = Reported.nothing
+    /// The bytes the first read parsed (kept only until `start()` hands them over).
+    var initialBytes: [UInt8]?
     /// `stat` of what was last read, and the wall-clock time just before that read.
     private var lastIdentity: FileIdentity?
     private var lastReadAt = timespec()
@@ -57,7 +59,9 @@ final class RegistryWatchLoop {
                                                      + String(cString: strerror(errno)), "fallback": "poll, retrying the watch"])
             }
         }
-        return reload() ?? .failure(RegistryError(kind: .unreadable, file: path, "no content"))
+        let result = reload(keepBytes: true) ?? .failure(RegistryError(kind: .unreadable, file: path, "no content"))
+        if case .failure = result { initialBytes = nil }
+        return result
     }
 
     func run() {
@@ -134,7 +138,7 @@ final class RegistryWatchLoop {
     }
 
     /// Reads and parses the file; nil when there is nothing new to report.
-    private func reload() -> Result<RegistrySnapshot, RegistryError>? {
+    private func reload(keepBytes: Bool = false) -> Result<RegistrySnapshot, RegistryError>? {
         guard let id = FileIdentity.of(path: path) else { return removed() }
         if reported != .nothing, id == lastIdentity, !id.mayHaveChanged(after: lastReadAt) {
             return nil  // a no-op event (same inode, size and times, not written since the read)
@@ -155,6 +159,12 @@ final class RegistryWatchLoop {
         let key = Reported.content(count: bytes.count, hash: h.finalize())
         guard key != reported else { return nil }
         reported = key
+        // The first read always yields its snapshot: it is what start() returns.
+        if keepBytes {
+            initialBytes = bytes
+        } else if watcher.alreadyApplied(bytes) {
+            return nil
+        }
         do {
             return .success(try ServiceEntryParser.parse(bytes, source: path))
         } catch {

@@ -39,6 +39,8 @@ public final class RegistryWatcher: Sendable {
     public let path: String
     let options: Options
     let callback: Callback
+    /// Content its owner already applied (the file it just wrote itself): not parsed, not reported.
+    let alreadyApplied: @Sendable ([UInt8]) -> Bool
 
     private enum State {
         case idle
@@ -48,10 +50,13 @@ public final class RegistryWatcher: Sendable {
         case stopped
     }
     private let state = Mutex<State>(.idle)
+    private let initial = Mutex<[UInt8]?>(nil)
 
-    public init(path: String, options: Options = Options(), onChange: @escaping Callback) {
+    public init(path: String, options: Options = Options(), alreadyApplied: @escaping @Sendable ([UInt8]) -> Bool = { _ in false },
+                onChange: @escaping Callback) {
         self.path = path
         self.options = options
+        self.alreadyApplied = alreadyApplied
         self.callback = onChange
     }
 
@@ -70,6 +75,8 @@ public final class RegistryWatcher: Sendable {
 
         let loop = RegistryWatchLoop(watcher: self, wakeFd: fds[0])
         let initial = loop.prepare()
+        self.initial.withLock { $0 = loop.initialBytes }
+        loop.initialBytes = nil
 
         let box = UnsafeSendableBox(loop)
         state.withLock { s in
@@ -78,6 +85,11 @@ public final class RegistryWatcher: Sendable {
             s = .running(thread: thread, wakeFd: fds[1])
         }
         return initial
+    }
+
+    /// The bytes `start()` parsed into the snapshot it returned, once (nil after a failure).
+    public func takeInitialContent() -> [UInt8]? {
+        initial.withLock { b in defer { b = nil }; return b }
     }
 
     /// Makes the watcher thread exit and waits for it (unless called from the callback, on that

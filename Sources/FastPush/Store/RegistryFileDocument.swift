@@ -1,0 +1,111 @@
+/// The registry file as the writer last read or wrote it: its bytes, and its items each with
+/// its key and its own pretty text. A write then serializes only the item it changes and joins
+/// the rest, and a file that is still these bytes is not parsed again: with 2000 services a
+/// write cost a parse of the whole file and a serialization of every item (about 150 ms).
+struct RegistryFileDocument {
+    struct Item {
+        /// `metadata.name` and `metadata.namespace` ("default" when absent); nil without a name.
+        let key: (namespace: String, name: String)?
+        /// The item serialized pretty at its depth in the document.
+        let text: String
+    }
+
+    enum Shape {
+        /// `{"items": [...], ...}`: the other members of the root.
+        case list(JSONValue)
+        case array
+    }
+
+    let shape: Shape
+    private(set) var items: [Item]
+
+    /// The file's root value: a List object, a bare array, or one ServiceEntry object (which
+    /// becomes a List on the first write).
+    init?(root: JSONValue) {
+        switch root {
+        case let .object(o) where o["items"] != nil:
+            guard case let .array(items)? = o["items"] else { return nil }
+            shape = .list(root.setting(["items"], to: nil))
+            self.items = []
+            self.items = items.map(item)
+        case let .array(items):
+            shape = .array
+            self.items = []
+            self.items = items.map(item)
+        default:
+            shape = .list(.object(["apiVersion": .string("v1"), "kind": .string("List")]))
+            self.items = []
+            self.items = [item(root)]
+        }
+    }
+
+    /// Items are one level deeper in a List than in a bare array.
+    private var itemDepth: Int {
+        if case .array = shape { return 1 }
+        return 2
+    }
+
+    func item(_ value: JSONValue) -> Item {
+        var key: (String, String)?
+        if case let .string(n)? = value["metadata"]?["name"] {
+            if case let .string(ns)? = value["metadata"]?["namespace"] {
+                key = (ns, n)
+            } else {
+                key = ("default", n)
+            }
+        }
+        return Item(key: key, text: value.serialized(pretty: true, depth: itemDepth))
+    }
+
+    func contains(namespace: String, name: String) -> Bool {
+        items.contains { $0.key.map { $0 == (namespace, name) } ?? false }
+    }
+
+    /// Removes ServiceEntry `namespace/name`; whether it was there.
+    @discardableResult
+    mutating func remove(namespace: String, name: String) -> Bool {
+        let before = items.count
+        items.removeAll { $0.key.map { $0 == (namespace, name) } ?? false }
+        return items.count != before
+    }
+
+    mutating func append(_ value: JSONValue) { items.append(item(value)) }
+
+    /// The file's text: the same bytes as serializing the whole document pretty.
+    func text() -> String {
+        var out = ""
+        out.reserveCapacity(items.reduce(256) { $0 + $1.text.utf8.count + 2 * itemDepth + 2 })
+        switch shape {
+        case .array:
+            writeItems(into: &out, depth: 0)
+        case let .list(root):
+            guard case let .object(members) = root else { return "" }
+            var all = members
+            all["items"] = .null
+            out += "{"
+            for (n, k) in all.keys.sorted().enumerated() {
+                out += n > 0 ? ",\n  " : "\n  "
+                out += JSONText.quote(k) + ": "
+                if k == "items" {
+                    writeItems(into: &out, depth: 1)
+                } else {
+                    out += members[k]!.serialized(pretty: true, depth: 1)
+                }
+            }
+            out += "\n}"
+        }
+        return out + "\n"
+    }
+
+    private func writeItems(into out: inout String, depth: Int) {
+        guard !items.isEmpty else { out += "[]"; return }
+        let indent = "\n" + String(repeating: "  ", count: depth + 1)
+        out += "["
+        for (n, i) in items.enumerated() {
+            if n > 0 { out += "," }
+            out += indent
+            out += i.text
+        }
+        out += "\n" + String(repeating: "  ", count: depth) + "]"
+    }
+}
