@@ -11,6 +11,8 @@ final class RegistryWatchLoop {
         case content(count: Int, hash: Int)
         case unreadable(String)
         case removed
+        /// Content its owner had already applied (not parsed, not reported).
+        case applied
     }
 
     private let watcher: RegistryWatcher
@@ -154,17 +156,18 @@ final class RegistryWatchLoop {
             lastIdentity = nil
             return report(.unreadable(error.description), .failure(error))
         }
+        // The owner's own write: asked before hashing (a compare is cheaper than SipHash over a
+        // large file). The first read always yields its snapshot: it is what start() returns.
+        if !keepBytes && watcher.alreadyApplied(bytes) {
+            reported = .applied
+            return nil
+        }
         var h = Hasher()
         bytes.withUnsafeBytes { h.combine(bytes: $0) }
         let key = Reported.content(count: bytes.count, hash: h.finalize())
         guard key != reported else { return nil }
         reported = key
-        // The first read always yields its snapshot: it is what start() returns.
-        if keepBytes {
-            initialBytes = bytes
-        } else if watcher.alreadyApplied(bytes) {
-            return nil
-        }
+        if keepBytes { initialBytes = bytes }
         do {
             return .success(try ServiceEntryParser.parse(bytes, source: path))
         } catch {
