@@ -4,10 +4,32 @@ public enum ResourceNames {
     public static func outboundCluster(port: UInt32, host: String) -> String { "outbound|\(port)||\(host)" }
 
     /// `outbound|PORT|SUBSET|HOST` → (port, host). Other directions and malformed names: nil.
+    /// One scan of the bytes (it runs per cluster name when tables are built: `split` allocated
+    /// an array of four substrings each time).
     public static func parseCluster(_ name: String) -> (port: UInt32, host: String)? {
-        let parts = name.split(separator: "|", maxSplits: 3, omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "outbound", let port = UInt32(parts[1]), !parts[3].isEmpty else { return nil }
-        return (port, String(parts[3]))
+        let u = name.utf8
+        guard u.starts(with: "outbound|".utf8) else { return nil }
+        var i = u.index(u.startIndex, offsetBy: 9)
+        var port: UInt32 = 0
+        var digits = 0
+        while i < u.endIndex, u[i] != UInt8(ascii: "|") {
+            let d = u[i] &- UInt8(ascii: "0")
+            guard d < 10 else { return nil }
+            let (m, o1) = port.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt32(d))
+            guard !o1, !o2 else { return nil }
+            port = a
+            digits += 1
+            i = u.index(after: i)
+        }
+        guard digits > 0, i < u.endIndex else { return nil }
+        i = u.index(after: i)
+        // The subset: anything up to the third bar.
+        while i < u.endIndex, u[i] != UInt8(ascii: "|") { i = u.index(after: i) }
+        guard i < u.endIndex else { return nil }
+        i = u.index(after: i)
+        guard i < u.endIndex else { return nil }
+        return (port, String(name[i...]))
     }
 
     /// Sidecar outbound listener `0.0.0.0_PORT`.
