@@ -7,7 +7,7 @@ import Synchronization
 /// file beside it, fsync, rename over it, fsync of the directory), then applied, and only then
 /// answered; so a write that was answered survives a crash. A file that cannot be written (a
 /// read-only ConfigMap mount) refuses the write with 409, and nothing changes. The file watcher
-/// then sees content the registry already holds: its diff is empty, nothing is pushed twice.
+/// then sees content the registry already holds and skips it: nothing is pushed twice.
 /// Other items of the file are kept as they are (as JSON values; key order and spacing are
 /// rewritten).
 ///
@@ -43,16 +43,20 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
             if let owner = server.hostOwner(of: entry.services, except: entry.namespace, entry.name) {
                 return .refused(status: 409, message: "host \(owner.hostname) in namespace \(owner.namespace) belongs to ServiceEntry \(owner.namespace)/\(owner.configName)")
             }
+            var shared = false
             switch rewrite(&kept, { doc in
+                shared = doc.sharesHost(namespace: entry.namespace, name: entry.name)
                 doc.remove(namespace: entry.namespace, name: entry.name)
                 doc.append(entry.object)
+                shared = shared || doc.sharesHost(namespace: entry.namespace, name: entry.name)
                 return true
             }) {
             case let .failure(e): return .refused(status: e.status, message: e.message)
             case .success: break
             }
             let (diff, conflict) = server.replaceEntry(namespace: entry.namespace, name: entry.name, with: entry.services)
-            if conflict != nil { kept?.applied = false }
+            // The registry then differs from a parse of the file: the watcher must apply it.
+            if conflict != nil || shared { kept?.applied = false }
             return .applied(body: ServiceEntryAPI.summary(entry.namespace, entry.name, diff))
         })
     }
@@ -60,14 +64,16 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
     public func delete(namespace: String, name: String, expectedVersion: String?, done: @escaping @Sendable (WriteOutcome) -> Void) {
         done(lock.withLock { kept in
             if let refused = server.versionConflict(expectedVersion, namespace: namespace, name: name) { return refused }
-            var found = false
+            var found = false, shared = false
             switch rewrite(&kept, { doc in
+                shared = doc.sharesHost(namespace: namespace, name: name)
                 found = doc.remove(namespace: namespace, name: name)
                 return found
             }) {
             case let .failure(e): return .refused(status: e.status, message: e.message)
             case .success: break
             }
+            if shared { kept?.applied = false }
             guard found else { return .refused(status: 404, message: "no ServiceEntry \(namespace)/\(name) in \(path)") }
             _ = server.replaceEntry(namespace: namespace, name: name, with: [])
             return .applied(body: "{\"deleted\":\(JSONText.quote("\(namespace)/\(name)"))}\n")
@@ -130,8 +136,9 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
         // The registry reflects the new file only if it reflected the old one (a change made
         // by hand and not yet read by the watcher is applied when the watcher reads it).
         let applied = unchanged && kept?.applied == true
+        let before = doc
         guard change(&doc) else {
-            kept = Kept(bytes: bytes, document: doc, applied: applied)
+            kept = Kept(bytes: bytes, document: before, applied: applied)
             return .success(())
         }
         let out = Array(doc.text().utf8)

@@ -1,11 +1,13 @@
-/// The registry file as the writer last read or wrote it: its bytes, and its items each with
-/// its key and its own pretty text. A write then serializes only the item it changes and joins
-/// the rest, and a file that is still these bytes is not parsed again: with 2000 services a
-/// write cost a parse of the whole file and a serialization of every item (about 150 ms).
+/// The registry file's items, each with its key, its hosts and its own pretty text, as the
+/// writer last read or wrote them. A write then serializes only the item it changes and joins
+/// the rest: with 2000 services a write cost a parse of the whole file and a serialization of
+/// every item (about 150 ms).
 struct RegistryFileDocument {
     struct Item {
         /// `metadata.name` and `metadata.namespace` ("default" when absent); nil without a name.
         let key: (namespace: String, name: String)?
+        /// `spec.hosts` as written (the parser gives a host that two items claim to the first).
+        let hosts: [String]
         /// The item serialized pretty at its depth in the document.
         let text: String
     }
@@ -54,11 +56,28 @@ struct RegistryFileDocument {
                 key = ("default", n)
             }
         }
-        return Item(key: key, text: value.serialized(pretty: true, depth: itemDepth))
+        var hosts: [String] = []
+        if case let .array(list)? = value["spec"]?["hosts"] {
+            for case let .string(h) in list { hosts.append(h) }
+        }
+        return Item(key: key, hosts: hosts, text: value.serialized(pretty: true, depth: itemDepth))
     }
 
     func contains(namespace: String, name: String) -> Bool {
         items.contains { $0.key.map { $0 == (namespace, name) } ?? false }
+    }
+
+    /// Whether another item of the namespace claims a host of ServiceEntry `namespace/name`.
+    /// Then which of them owns it depends on their order in the file, and an edit of one of
+    /// them is applied correctly only by parsing the whole file again.
+    func sharesHost(namespace: String, name: String) -> Bool {
+        let mine = items.filter { $0.key.map { $0 == (namespace, name) } ?? false }.flatMap(\.hosts)
+        guard !mine.isEmpty else { return false }
+        let hosts = Set(mine)
+        return items.contains { i in
+            guard let k = i.key, k.namespace == namespace, k.name != name else { return false }
+            return i.hosts.contains(where: hosts.contains)
+        }
     }
 
     /// Removes ServiceEntry `namespace/name`; whether it was there.

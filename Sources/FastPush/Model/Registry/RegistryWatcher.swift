@@ -3,7 +3,8 @@ import Glibc
 #endif
 import Synchronization
 
-/// Watches the registry file and reports every content change on its own thread:
+/// Watches the registry file and reports every content change on its own thread (except
+/// content its owner says it already applied: `alreadyApplied`):
 /// `.success(snapshot)` for new valid content, `.failure(error)` for new invalid or unreadable
 /// content, and once `.removed` when the file disappears. The same content is never reported
 /// twice in a row, so an invalid file is reported once, not on every event or poll.
@@ -16,7 +17,7 @@ import Synchronization
 /// inotify). Plain thread, no async: the callback runs on the watcher thread and should hand
 /// work off quickly.
 ///
-/// Sendable: all mutable state is in `state` (a Mutex); the reload bookkeeping lives in a
+/// Sendable: all mutable state is in `state` and `initial` (Mutexes); the reload bookkeeping lives in a
 /// `RegistryWatchLoop` owned by the watcher thread alone.
 public final class RegistryWatcher: Sendable {
     public typealias Callback = @Sendable (Result<RegistrySnapshot, RegistryError>) -> Void
