@@ -29,24 +29,14 @@ public final class FastPilotServer: Sendable {
         var initial: RegistrySnapshot
         var watcher: RegistryWatcher?
         let serverBox = LateBox<DiscoveryServer>()
-        let fileWriterBox = LateBox<FileRegistryWriter>()
+        let fileWriterBox = WriterSlot()
         if let path = options.registryPath {
-            let w = RegistryWatcher(path: path, alreadyApplied: { fileWriterBox.value?.alreadyApplied($0) ?? false }) { result in
-                guard let server = serverBox.value, let writer = fileWriterBox.value else { return }
+            let w = RegistryWatcher(path: path, alreadyApplied: { fileWriterBox.writer?.alreadyApplied($0) ?? false }) { result in
+                // A change seen before the writer exists is applied once it does (below).
+                guard let server = serverBox.value, let writer = fileWriterBox.writerOrMiss() else { return }
                 switch result {
                 case .success:
-                    // Read again under the admin writers' lock: what the watcher read may be
-                    // older than a write that landed since.
-                    let before = server.registry
-                    switch writer.reload() {
-                    case let .success(snapshot):
-                        let diff = RegistryDiff(from: before, to: snapshot)
-                        Log.info("registry_loaded", ["file": path, "services": snapshot.count,
-                                                     "full_changes": diff.fullChanges.count, "endpoint_changes": diff.endpointChanges.count])
-                    case let .failure(error):
-                        metrics.registryErrors.inc()
-                        Log.error("registry_invalid", ["file": path, "error": error.description, "action": "keeping the last good registry"])
-                    }
+                    Self.reloadFile(path, server: server, writer: writer, metrics: metrics)
                 case let .failure(error):
                     metrics.registryErrors.inc()
                     Log.error("registry_invalid", ["file": path, "error": error.description, "action": "keeping the last good registry"])
@@ -81,6 +71,7 @@ public final class FastPilotServer: Sendable {
         self.watcher = watcher
         var store: EtcdRegistryStore?
         let writer: any RegistryWriter
+        var missedFileChange = false
         if let url = options.storeURL {
             var sc = EtcdRegistryStore.Config()
             sc.prefix = options.storePrefix
@@ -90,7 +81,7 @@ public final class FastPilotServer: Sendable {
             writer = s
         } else if let path = options.registryPath {
             let fw = FileRegistryWriter(path: path, server: discovery, applied: watcher?.takeInitialContent())
-            fileWriterBox.value = fw
+            missedFileChange = fileWriterBox.install(fw)
             writer = fw
         } else {
             writer = MemoryRegistryWriter(server: discovery)
@@ -127,6 +118,9 @@ public final class FastPilotServer: Sendable {
             tlsWatcher = nil
         }
         discovery.start()
+        if missedFileChange, let path = options.registryPath, let fw = fileWriterBox.writer {
+            Self.reloadFile(path, server: discovery, writer: fw, metrics: metrics)
+        }
         grpc = try GRPCServer(group: group, config: gc, onSendTimeout: { metrics.writeTimeouts.inc() },
                               onMaxConnectionAge: { metrics.connectionMaxAge.inc() }) { loop in
             ADSService(server: discovery, loop: loop)
@@ -196,6 +190,47 @@ public final class FastPilotServer: Sendable {
 }
 
 /// A reference set once after creation (the registry callback needs the server it feeds).
+extension FastPilotServer {
+    /// The watcher saw the file change: read it again under the admin writers' lock (what the
+    /// watcher read may be older than a write that landed since) and apply it.
+    static func reloadFile(_ path: String, server: DiscoveryServer, writer: FileRegistryWriter, metrics: XdsMetrics) {
+        let before = server.registry
+        switch writer.reload() {
+        case let .success(snapshot):
+            let diff = RegistryDiff(from: before, to: snapshot)
+            Log.info("registry_loaded", ["file": path, "services": snapshot.count,
+                                         "full_changes": diff.fullChanges.count, "endpoint_changes": diff.endpointChanges.count])
+        case let .failure(error):
+            metrics.registryErrors.inc()
+            Log.error("registry_invalid", ["file": path, "error": error.description, "action": "keeping the last good registry"])
+        }
+    }
+}
+
+/// The file writer, which exists only after the watcher has started; remembers a change the
+/// watcher reported before it did. Sendable: a Mutex.
+final class WriterSlot: Sendable {
+    private let state = Mutex<(writer: FileRegistryWriter?, missed: Bool)>((nil, false))
+
+    var writer: FileRegistryWriter? { state.withLock { $0.writer } }
+
+    /// The writer, or nil after noting that a change was missed.
+    func writerOrMiss() -> FileRegistryWriter? {
+        state.withLock { s in
+            if s.writer == nil { s.missed = true }
+            return s.writer
+        }
+    }
+
+    /// Whether a change was missed before `w`.
+    func install(_ w: FileRegistryWriter) -> Bool {
+        state.withLock { s in
+            s.writer = w
+            return s.missed
+        }
+    }
+}
+
 final class LateBox<T: Sendable>: Sendable {
     private let storage = Mutex<T?>(nil)
     var value: T? {

@@ -342,6 +342,19 @@ import Testing
         #expect(f.writer.alreadyApplied(try #require(f.fileBytes())))
     }
 
+    /// The server's slot for the writer: a change the watcher reports before the writer exists
+    /// is remembered, so the server applies it once started instead of dropping it.
+    @Test func aChangeBeforeTheWriterExistsIsRemembered() throws {
+        let f = try Fixture()
+        defer { f.dir.removeAll() }
+        let slot = WriterSlot()
+        #expect(slot.writerOrMiss() == nil)
+        #expect(slot.install(f.writer), "the missed change was forgotten")
+        #expect(slot.writerOrMiss() === f.writer)
+        let quiet = WriterSlot()
+        #expect(!quiet.install(f.writer))
+    }
+
     /// A delete of an entry the file does not hold: 404, the file untouched and still applied.
     @Test func aDeleteOfAMissingEntryWritesNothing() throws {
         let f = try Fixture(knowsTheFile: true)
