@@ -31,7 +31,8 @@ public final class FastPilotServer: Sendable {
         let serverBox = LateBox<DiscoveryServer>()
         let fileWriterBox = WriterSlot()
         if let path = options.registryPath {
-            let w = RegistryWatcher(path: path, alreadyApplied: { fileWriterBox.writer?.alreadyApplied($0) ?? false }) { result in
+            let w = RegistryWatcher(path: path, alreadyApplied: { fileWriterBox.writer?.alreadyApplied($0) ?? false },
+                                    ownerWrites: { fileWriterBox.writer?.writes ?? 0 }) { result in
                 // A change seen before the writer exists is applied once it does (below).
                 guard let server = serverBox.value, let writer = fileWriterBox.writerOrMiss() else { return }
                 switch result {

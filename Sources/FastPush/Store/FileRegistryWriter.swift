@@ -21,6 +21,7 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
     public let path: String
     let server: DiscoveryServer
     private let lock = Mutex<Kept?>(nil)
+    private let writeCount = Atomic<Int>(0)
 
     /// The file's bytes as last read or written, its parsed document (built on the first write
     /// after a read), and whether the registry reflects exactly these bytes.
@@ -104,6 +105,9 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
         lock.withLock { kept in kept.map { $0.applied && Self.same($0.bytes, bytes) } ?? false }
     }
 
+    /// How many times this writer has written the file.
+    public var writes: Int { writeCount.load(ordering: .acquiring) }
+
     static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         a.count == b.count && a.withUnsafeBytes { x in b.withUnsafeBytes { y in a.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
     }
@@ -147,6 +151,7 @@ public final class FileRegistryWriter: RegistryWriter, Sendable {
             return .failure(WriteRefusal(409, "cannot write the registry file \(path): \(e); the write is refused and nothing changed"))
         }
         kept = Kept(bytes: out, document: doc, applied: applied)
+        writeCount.add(1, ordering: .releasing)
         return .success(())
     }
 

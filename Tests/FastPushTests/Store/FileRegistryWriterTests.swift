@@ -437,7 +437,8 @@ import Testing
             skipped?.bytes.withLock { $0.append(bytes) }
             return true
         }
-        let w = RegistryWatcher(path: f.path, options: options, alreadyApplied: skip) { result in
+        let w = RegistryWatcher(path: f.path, options: options, alreadyApplied: skip,
+                                ownerWrites: { skipApplied ? writer.writes : 0 }) { result in
             guard case let .success(read) = result else { return }
             gate?.pass(read)
             let done = log.writesDone.load(ordering: .sequentiallyConsistent)
@@ -494,6 +495,26 @@ import Testing
             #expect(log.waitFor(edited), "the watcher never applied the edit")
             #expect(log.entries.count == 1)
             #expect(Self.pushes(f.server) == 2)
+            try f.expectFileIsTheRegistry()
+        }
+    }
+
+    /// The file goes back to content the watcher last reported, after an admin write the
+    /// watcher never read (both inside its quiet period): that content is applied again, and
+    /// the write, which the file no longer holds, is rolled back as a restart would.
+    @Test(.timeLimit(.minutes(1))) func contentReportedBeforeAWriteIsAppliedAgainAfterIt() throws {
+        var options = RegistryWatcher.Options()
+        options.quietPeriod = .milliseconds(300)
+        try Self.withWatcher(options: options, skipApplied: true) { f, log in
+            let moved = listJSON([Self.echo, Self.ledger.replacingFirst("10.2.0.1", with: "10.2.0.99")])
+            let b = try ServiceEntryParser.parse(json: moved, source: f.path)
+            f.dir.replace("registry.json", moved)
+            #expect(log.waitFor(b), "the watcher never applied the edit")
+            #expect(f.call("PUT", "shop", Self.body()).0 == 200)
+            f.dir.replace("registry.json", moved)
+            let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+            while ContinuousClock.now < deadline && f.server.registry != b { usleep(5_000) }
+            #expect(f.server.registry == b, "the registry kept a write the file no longer holds")
             try f.expectFileIsTheRegistry()
         }
     }

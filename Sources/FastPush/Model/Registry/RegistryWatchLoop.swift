@@ -25,6 +25,8 @@ final class RegistryWatchLoop {
 
     private var inotify: Inotify?
     private var reported = Reported.nothing
+    /// The owner's write count when `reported` was last set.
+    private var reportedWrites = 0
     /// The bytes the first read parsed (kept only until `start()` hands them over).
     var initialBytes: [UInt8]?
     /// `stat` of what was last read, and the wall-clock time just before that read.
@@ -145,6 +147,7 @@ final class RegistryWatchLoop {
         if reported != .nothing, id == lastIdentity, !id.mayHaveChanged(after: lastReadAt) {
             return nil  // a no-op event (same inode, size and times, not written since the read)
         }
+        let writes = watcher.ownerWrites()  // before the read: a write after it brings its own event
         var readAt = timespec()
         clock_gettime(CLOCK_REALTIME, &readAt)
         let bytes: [UInt8]
@@ -160,13 +163,15 @@ final class RegistryWatchLoop {
         // large file). The first read always yields its snapshot: it is what start() returns.
         if !keepBytes && watcher.alreadyApplied(bytes) {
             reported = .applied
+            reportedWrites = writes
             return nil
         }
         var h = Hasher()
         bytes.withUnsafeBytes { h.combine(bytes: $0) }
         let key = Reported.content(count: bytes.count, hash: h.finalize())
-        guard key != reported else { return nil }
+        guard key != reported || writes != reportedWrites else { return nil }
         reported = key
+        reportedWrites = writes
         if keepBytes { initialBytes = bytes }
         do {
             return .success(try ServiceEntryParser.parse(bytes, source: path))

@@ -42,6 +42,9 @@ public final class RegistryWatcher: Sendable {
     let callback: Callback
     /// Content its owner already applied (the file it just wrote itself): not parsed, not reported.
     let alreadyApplied: @Sendable ([UInt8]) -> Bool
+    /// How many times its owner has written the file: content that equals what was last
+    /// reported is reported again if the owner wrote in between (the registry holds that write).
+    let ownerWrites: @Sendable () -> Int
 
     private enum State {
         case idle
@@ -54,10 +57,11 @@ public final class RegistryWatcher: Sendable {
     private let initial = Mutex<[UInt8]?>(nil)
 
     public init(path: String, options: Options = Options(), alreadyApplied: @escaping @Sendable ([UInt8]) -> Bool = { _ in false },
-                onChange: @escaping Callback) {
+                ownerWrites: @escaping @Sendable () -> Int = { 0 }, onChange: @escaping Callback) {
         self.path = path
         self.options = options
         self.alreadyApplied = alreadyApplied
+        self.ownerWrites = ownerWrites
         self.callback = onChange
     }
 
