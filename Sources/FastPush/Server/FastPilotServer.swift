@@ -36,11 +36,8 @@ public final class FastPilotServer: Sendable {
                 // A change seen before the writer exists is applied once it does (below).
                 guard let server = serverBox.value, let writer = fileWriterBox.writerOrMiss() else { return }
                 switch result {
-                case .success:
-                    Self.reloadFile(path, server: server, writer: writer, metrics: metrics)
-                case let .failure(error):
-                    metrics.registryErrors.inc()
-                    Log.error("registry_invalid", ["file": path, "error": error.description, "action": "keeping the last good registry"])
+                case .success: Self.reloadFile(path, server: server, writer: writer, metrics: metrics)
+                case let .failure(error): Self.registryInvalid(path, error, metrics)
                 }
             }
             switch w.start() {
@@ -190,7 +187,6 @@ public final class FastPilotServer: Sendable {
     }
 }
 
-/// A reference set once after creation (the registry callback needs the server it feeds).
 extension FastPilotServer {
     /// The watcher saw the file change: read it again under the admin writers' lock (what the
     /// watcher read may be older than a write that landed since) and apply it.
@@ -202,9 +198,13 @@ extension FastPilotServer {
             Log.info("registry_loaded", ["file": path, "services": snapshot.count,
                                          "full_changes": diff.fullChanges.count, "endpoint_changes": diff.endpointChanges.count])
         case let .failure(error):
-            metrics.registryErrors.inc()
-            Log.error("registry_invalid", ["file": path, "error": error.description, "action": "keeping the last good registry"])
+            registryInvalid(path, error, metrics)
         }
+    }
+
+    static func registryInvalid(_ path: String, _ error: RegistryError, _ metrics: XdsMetrics) {
+        metrics.registryErrors.inc()
+        Log.error("registry_invalid", ["file": path, "error": error.description, "action": "keeping the last good registry"])
     }
 }
 
@@ -232,6 +232,7 @@ final class WriterSlot: Sendable {
     }
 }
 
+/// A reference set once after creation (the registry callback needs the server it feeds).
 final class LateBox<T: Sendable>: Sendable {
     private let storage = Mutex<T?>(nil)
     var value: T? {

@@ -10,6 +10,26 @@ struct RegistryFileDocument {
         let hosts: [String]
         /// The item serialized pretty at its depth in the document.
         let text: String
+
+        init(_ value: JSONValue, depth: Int) {
+            if case let .string(n)? = value["metadata"]?["name"] {
+                if case let .string(ns)? = value["metadata"]?["namespace"] {
+                    key = (ns, n)
+                } else {
+                    key = ("default", n)
+                }
+            } else {
+                key = nil
+            }
+            var hosts: [String] = []
+            if case let .array(list)? = value["spec"]?["hosts"] {
+                for case let .string(h) in list { hosts.append(h) }
+            }
+            self.hosts = hosts
+            text = value.serialized(pretty: true, depth: depth)
+        }
+
+        func isEntry(_ namespace: String, _ name: String) -> Bool { key.map { $0 == (namespace, name) } ?? false }
     }
 
     enum Shape {
@@ -24,54 +44,36 @@ struct RegistryFileDocument {
     /// The file's root value: a List object, a bare array, or one ServiceEntry object (which
     /// becomes a List on the first write).
     init?(root: JSONValue) {
+        let values: [JSONValue]
         switch root {
         case let .object(o) where o["items"] != nil:
             guard case let .array(items)? = o["items"] else { return nil }
             shape = .list(root.setting(["items"], to: nil))
-            self.items = []
-            self.items = items.map(item)
+            values = items
         case let .array(items):
             shape = .array
-            self.items = []
-            self.items = items.map(item)
+            values = items
         default:
             shape = .list(.object(["apiVersion": .string("v1"), "kind": .string("List")]))
-            self.items = []
-            self.items = [item(root)]
+            values = [root]
         }
+        let depth = Self.itemDepth(shape)
+        items = values.map { Item($0, depth: depth) }
     }
 
     /// Items are one level deeper in a List than in a bare array.
-    private var itemDepth: Int {
+    private static func itemDepth(_ shape: Shape) -> Int {
         if case .array = shape { return 1 }
         return 2
     }
 
-    func item(_ value: JSONValue) -> Item {
-        var key: (String, String)?
-        if case let .string(n)? = value["metadata"]?["name"] {
-            if case let .string(ns)? = value["metadata"]?["namespace"] {
-                key = (ns, n)
-            } else {
-                key = ("default", n)
-            }
-        }
-        var hosts: [String] = []
-        if case let .array(list)? = value["spec"]?["hosts"] {
-            for case let .string(h) in list { hosts.append(h) }
-        }
-        return Item(key: key, hosts: hosts, text: value.serialized(pretty: true, depth: itemDepth))
-    }
-
-    func contains(namespace: String, name: String) -> Bool {
-        items.contains { $0.key.map { $0 == (namespace, name) } ?? false }
-    }
+    private var itemDepth: Int { Self.itemDepth(shape) }
 
     /// Whether another item of the namespace claims a host of ServiceEntry `namespace/name`.
     /// Then which of them owns it depends on their order in the file, and an edit of one of
     /// them is applied correctly only by parsing the whole file again.
     func sharesHost(namespace: String, name: String) -> Bool {
-        let mine = items.filter { $0.key.map { $0 == (namespace, name) } ?? false }.flatMap(\.hosts)
+        let mine = items.filter { $0.isEntry(namespace, name) }.flatMap(\.hosts)
         guard !mine.isEmpty else { return false }
         let hosts = Set(mine)
         return items.contains { i in
@@ -84,11 +86,11 @@ struct RegistryFileDocument {
     @discardableResult
     mutating func remove(namespace: String, name: String) -> Bool {
         let before = items.count
-        items.removeAll { $0.key.map { $0 == (namespace, name) } ?? false }
+        items.removeAll { $0.isEntry(namespace, name) }
         return items.count != before
     }
 
-    mutating func append(_ value: JSONValue) { items.append(item(value)) }
+    mutating func append(_ value: JSONValue) { items.append(Item(value, depth: itemDepth)) }
 
     /// The file's text: the same bytes as serializing the whole document pretty.
     func text() -> String {
@@ -99,10 +101,8 @@ struct RegistryFileDocument {
             writeItems(into: &out, depth: 0)
         case let .list(root):
             guard case let .object(members) = root else { return "" }
-            var all = members
-            all["items"] = .null
             out += "{"
-            for (n, k) in all.keys.sorted().enumerated() {
+            for (n, k) in (Array(members.keys) + ["items"]).sorted().enumerated() {
                 out += n > 0 ? ",\n  " : "\n  "
                 out += JSONText.quote(k) + ": "
                 if k == "items" {

@@ -36,8 +36,8 @@ import Testing
     @Test func editsKeepTheSameBytesAsAWholeSerialization() throws {
         let root = try Self.parse(#"{"apiVersion": "v1", "kind": "List", "items": [\#(Self.a), \#(Self.b), \#(Self.c)]}"#)
         var doc = try #require(RegistryFileDocument(root: root))
-        #expect(doc.contains(namespace: "default", name: "b"), "an item without a namespace is in default")
-        #expect(!doc.contains(namespace: "demo", name: "b"))
+        #expect(doc.items.contains { $0.isEntry("default", "b") }, "an item without a namespace is in default")
+        #expect(!doc.items.contains { $0.isEntry("demo", "b") })
         let removed = doc.remove(namespace: "default", name: "b")
         let again = doc.remove(namespace: "default", name: "b")
         #expect(removed && !again)

@@ -63,9 +63,7 @@ final class RegistryWatchLoop {
                                                      + String(cString: strerror(errno)), "fallback": "poll, retrying the watch"])
             }
         }
-        let result = reload(keepBytes: true) ?? .failure(RegistryError(kind: .unreadable, file: path, "no content"))
-        if case .failure = result { initialBytes = nil }
-        return result
+        return reload(keepBytes: true) ?? .failure(RegistryError(kind: .unreadable, file: path, "no content"))
     }
 
     func run() {
@@ -172,9 +170,10 @@ final class RegistryWatchLoop {
         guard key != reported || writes != reportedWrites else { return nil }
         reported = key
         reportedWrites = writes
-        if keepBytes { initialBytes = bytes }
         do {
-            return .success(try ServiceEntryParser.parse(bytes, source: path))
+            let snapshot = try ServiceEntryParser.parse(bytes, source: path)
+            if keepBytes { initialBytes = bytes }
+            return .success(snapshot)
         } catch {
             return .failure(error)
         }
